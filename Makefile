@@ -1,0 +1,47 @@
+# bnnlv — make help lists the targets. Every target sets up .venv first if it is missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The CPU build of torch that installs from a local file here; override for CUDA, e.g.
+#   make TORCH_SPEC='torch' train
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help setup train test test-all lint format typecheck clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install bnnlv with its dev tools
+
+train: $(STAMP) ## bnnlv train on the default config (ARGS='alpha=1.0 ...' for overrides)
+	$(BIN)/bnnlv train $(ARGS)
+
+test: $(STAMP) ## the fast test suite
+	$(BIN)/python -m pytest -q
+
+test-all: $(STAMP) ## every test, including those marked slow
+	$(BIN)/python -m pytest -q -m ""
+
+lint: $(STAMP) ## ruff check + format check + mypy
+	$(BIN)/ruff check bnnlv tests scripts
+	$(BIN)/ruff format --check bnnlv tests scripts
+	$(BIN)/mypy
+
+format: $(STAMP) ## ruff format and autofix
+	$(BIN)/ruff format bnnlv tests scripts
+	$(BIN)/ruff check --fix bnnlv tests scripts
+
+clean: ## remove outputs/, caches and build files (keeps .venv)
+	rm -rf outputs build dist .pytest_cache .ruff_cache .mypy_cache
+	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +

@@ -1,0 +1,94 @@
+"""Test-set evaluation of a trained model: metrics, predictions.csv and the plots, original units."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from bnnlv import plots
+from bnnlv.data.module import RegressionDataModule
+from bnnlv.metrics import regression_metrics
+from bnnlv.module import BNNLV
+from bnnlv.results import write_csv
+
+GRID_POINTS = 400
+GRID_MARGIN = 0.1  # the fit plot's grid extends 10 % of the data range beyond each side
+FIT_SAMPLES = 30
+
+
+def evaluate(
+    model: BNNLV, data: RegressionDataModule, run_dir: Path, make_plots: bool = True
+) -> dict[str, float]:
+    """Predict the test split, write predictions.csv and the plots, return the metrics dict."""
+    model.eval()
+    device = model.device
+    splits, scaler = data.splits, data.scaler
+    x_test, y_test = (t.to(device) for t in data.tensors("test"))
+    pred = model.predict(x_test, y_test)
+    assert pred.log_density is not None and pred.log_density_per_output is not None
+    y_std = scaler.y_std
+    mean = scaler.y_inverse(pred.moments.mean.cpu().numpy())
+    epistemic = pred.moments.epistemic_var.cpu().numpy() * y_std**2
+    aleatoric = pred.moments.aleatoric_var.cpu().numpy() * y_std**2
+    std = np.sqrt(epistemic + aleatoric)
+    metrics = regression_metrics(
+        splits.y_test, mean, std,
+        pred.log_density.cpu().numpy(), pred.log_density_per_output.cpu().numpy(),
+        y_std, list(splits.target_names),
+    )  # fmt: skip
+    if splits.oracle_log_density is not None:
+        oracle = splits.oracle_log_density(splits.x_test, splits.y_test)
+        metrics["test_oracle_nll"] = float(-oracle.mean())
+        metrics["test_oracle_nll_standardised"] = float(-oracle.mean() - np.log(y_std).sum())
+
+    columns: dict[str, np.ndarray] = {}
+    for d, name in enumerate(splits.feature_names):
+        columns[name] = splits.x_test[:, d]
+    for d, name in enumerate(splits.target_names):
+        suffix = "" if len(splits.target_names) == 1 else f"_{name}"
+        columns[name] = splits.y_test[:, d]
+        columns[f"mean{suffix}"] = mean[:, d]
+        columns[f"std{suffix}"] = std[:, d]
+        columns[f"epistemic_std{suffix}"] = np.sqrt(epistemic[:, d])
+        columns[f"aleatoric_std{suffix}"] = np.sqrt(aleatoric[:, d])
+    columns["nll"] = -(pred.log_density.cpu().numpy() - np.log(y_std).sum())
+    write_csv(run_dir / "predictions.csv", pd.DataFrame(columns))
+
+    if make_plots:
+        _plot_run(model, data, run_dir, mean, std)
+    return metrics
+
+
+def _plot_run(
+    model: BNNLV, data: RegressionDataModule, run_dir: Path, mean: np.ndarray, std: np.ndarray
+) -> None:
+    splits, scaler = data.splits, data.scaler
+    plots.plot_calibration(splits.y_test, mean, std, run_dir / "calibration.png")
+    log_csv = run_dir / "logs" / "metrics.csv"
+    if log_csv.is_file():
+        plots.plot_training_curves(log_csv, run_dir / "training_curves.png")
+    if splits.x_train.shape[1] != 1:
+        return
+    xlabel, ylabel = splits.feature_names[0], splits.target_names[0]
+    plots.plot_data(splits.x_train[:, 0], splits.y_train[:, 0], splits.x_test[:, 0],
+                    splits.y_test[:, 0], xlabel, ylabel, run_dir / "data.png")  # fmt: skip
+    lo, hi = splits.x_train.min(), splits.x_train.max()
+    pad = GRID_MARGIN * (hi - lo)
+    grid = np.linspace(lo - pad, hi + pad, GRID_POINTS)
+    x_grid = torch.as_tensor(scaler.x(grid[:, None]), dtype=torch.float32, device=model.device)
+    pred = model.predict(x_grid)
+    y_scale = scaler.y_std[0]
+    f = model.sample_outputs(x_grid, FIT_SAMPLES, 1)[:, 0, :, 0]  # [n, G] one z per weight draw
+    noise = model.log_noise_var[0].detach().mul(0.5).exp()
+    samples = f + noise * torch.randn_like(f)
+    plots.plot_fit(
+        grid,
+        scaler.y_inverse(pred.moments.mean.cpu().numpy())[:, 0],
+        np.sqrt(pred.moments.epistemic_var.cpu().numpy()[:, 0]) * y_scale,
+        np.sqrt(pred.moments.aleatoric_var.cpu().numpy()[:, 0]) * y_scale,
+        scaler.y_inverse(samples.cpu().numpy()[..., None])[..., 0],
+        splits.x_train[:, 0], splits.y_train[:, 0], xlabel, ylabel, run_dir / "fit.png",
+    )  # fmt: skip

@@ -1,0 +1,180 @@
+"""Bayesian linear layers and the (partially) stochastic MLP built from them.
+
+Shapes, sample axis first: inputs ``[K, B, D_in]``, outputs ``[K, B, D_out]``, log-factors ``[K]``.
+One weight sample W_k is shared by all B rows of sample k (method.md §2, factor form).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from bnnlv.energy import LOG_2PI, centred_log_norm, centred_log_ratio
+
+
+class LayerOutput(NamedTuple):
+    """What a forward pass returns: the activations and N·log f(W_k) of the weights it used."""
+
+    output: Tensor  # [K, B, D_out]
+    log_ratio: Tensor  # [K]  centred, see energy.centred_log_ratio
+
+
+def _logit(p: float) -> float:
+    return math.log(p) - math.log1p(-p)
+
+
+class BayesianLinear(nn.Module):
+    """y = x W_k + b_k with q(w_i) = N(m_i, v_i), v_i = λ·sigmoid(ρ_i) ≤ λ, prior N(0, λ).
+
+    ``stochastic=False`` makes a point-estimate layer (no prior term, log-factor 0).
+    ``posterior_std_init`` is the initial std √v of every weight (clamped below √λ).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        prior_var: float,
+        posterior_std_init: float,
+        stochastic: bool = True,
+    ) -> None:
+        super().__init__()
+        if in_features <= 0 or out_features <= 0:
+            raise ValueError(f"layer sizes must be positive, got {in_features}x{out_features}")
+        if prior_var <= 0:
+            raise ValueError(f"prior_var must be > 0, got {prior_var!r}")
+        if posterior_std_init <= 0:
+            raise ValueError(f"posterior_std_init must be > 0, got {posterior_std_init!r}")
+        self.prior_var = float(prior_var)
+        self.stochastic = stochastic
+        # N(0, 1/(D_in + 1)) as in the authors' code: unit-scale activations at the start.
+        init_std = 1.0 / math.sqrt(in_features + 1)
+        self.weight_mean = nn.Parameter(torch.randn(in_features, out_features) * init_std)
+        self.bias_mean = nn.Parameter(torch.zeros(out_features))
+        if stochastic:
+            frac = min(posterior_std_init**2 / self.prior_var, 0.5)
+            rho = torch.full((in_features, out_features), _logit(frac))
+            self.weight_rho = nn.Parameter(rho)
+            self.bias_rho = nn.Parameter(torch.full((out_features,), _logit(frac)))
+
+    @property
+    def n_stochastic(self) -> int:
+        """Number of weights and biases with a posterior (P in log Z_p(W))."""
+        return self.weight_mean.numel() + self.bias_mean.numel() if self.stochastic else 0
+
+    def variances(self) -> tuple[Tensor, Tensor]:
+        """(v_weight, v_bias) = λ·sigmoid(ρ)."""
+        return (
+            self.prior_var * torch.sigmoid(self.weight_rho),
+            self.prior_var * torch.sigmoid(self.bias_rho),
+        )
+
+    def log_norm_q(self) -> Tensor:
+        """Centred log Z_q(W) of this layer: Σ ½ log(2πv) (0 for a deterministic layer)."""
+        if not self.stochastic:
+            return self.weight_mean.new_zeros(())
+        v_w, v_b = self.variances()
+        return centred_log_norm(v_w) + centred_log_norm(v_b)
+
+    def log_norm_p(self) -> float:
+        """log Z_p(W) of this layer: P · ½ log(2πλ)."""
+        return self.n_stochastic * 0.5 * (LOG_2PI + math.log(self.prior_var))
+
+    def forward(self, x: Tensor) -> LayerOutput:
+        """x: [K, B, D_in] → LayerOutput([K, B, D_out], [K]); draws K weight samples."""
+        n_samples = x.shape[0]
+        if not self.stochastic:
+            out = torch.matmul(x, self.weight_mean) + self.bias_mean
+            return LayerOutput(out, x.new_zeros(n_samples))
+        v_w, v_b = self.variances()
+        eps_w = torch.randn((n_samples, *self.weight_mean.shape), device=x.device, dtype=x.dtype)
+        eps_b = torch.randn((n_samples, *self.bias_mean.shape), device=x.device, dtype=x.dtype)
+        w = self.weight_mean + v_w.sqrt() * eps_w  # [K, D_in, D_out]
+        b = self.bias_mean + v_b.sqrt() * eps_b  # [K, D_out]
+        out = torch.baddbmm(b.unsqueeze(1), x, w)  # [K, B, D_out]
+        log_ratio = centred_log_ratio(w, eps_w, self.prior_var) + centred_log_ratio(
+            b, eps_b, self.prior_var
+        )
+        return LayerOutput(out, log_ratio)
+
+
+def select_layers(selector: str | Sequence[int | str] | None, names: Sequence[str]) -> set[int]:
+    """Indices of the stochastic layers among ``names`` (``"all"``/None, ``[]``, ints or names).
+
+    Negative indices count from the output layer. An entry that names no layer is an error.
+    """
+    n = len(names)
+    if selector is None or selector == "all":
+        return set(range(n))
+    if isinstance(selector, str):
+        selector = [selector]
+    chosen: set[int] = set()
+    for entry in selector:
+        if isinstance(entry, bool):
+            raise ValueError(f"stochastic_layers entry {entry!r} is not a layer index or name")
+        if isinstance(entry, int):
+            if not -n <= entry < n:
+                raise ValueError(
+                    f"stochastic_layers entry {entry} names no layer; valid: {-n}..{n - 1} "
+                    f"or {list(names)}"
+                )
+            chosen.add(entry % n)
+        elif entry in names:
+            chosen.add(list(names).index(entry))
+        else:
+            raise ValueError(
+                f"stochastic_layers entry {entry!r} names no layer; valid: {list(names)} "
+                f"or indices {-n}..{n - 1}"
+            )
+    return chosen
+
+
+class BayesianMLP(nn.Module):
+    """ReLU MLP of BayesianLinear layers named ``layer0 … layerH`` (the last is the output).
+
+    forward: x [K, B, D_in] → LayerOutput(F [K, B, D_out], N·log f(W_k) summed over layers [K]).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden: Sequence[int],
+        out_features: int,
+        prior_var: float,
+        posterior_std_init: float,
+        stochastic_layers: str | Sequence[int | str] | None = "all",
+    ) -> None:
+        super().__init__()
+        sizes = [in_features, *hidden, out_features]
+        if any(s <= 0 for s in sizes):
+            raise ValueError(f"hidden sizes must be positive, got {list(hidden)}")
+        names = [f"layer{i}" for i in range(len(sizes) - 1)]
+        chosen = select_layers(stochastic_layers, names)
+        self.layers = nn.ModuleList(
+            BayesianLinear(d_in, d_out, prior_var, posterior_std_init, stochastic=i in chosen)
+            for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True))
+        )
+
+    @property
+    def n_stochastic(self) -> int:
+        return sum(layer.n_stochastic for layer in self.layers)
+
+    def log_norm_q(self) -> Tensor:
+        return torch.stack([layer.log_norm_q() for layer in self.layers]).sum()
+
+    def log_norm_p(self) -> float:
+        return sum(layer.log_norm_p() for layer in self.layers)
+
+    def forward(self, x: Tensor) -> LayerOutput:
+        log_ratio = x.new_zeros(x.shape[0])
+        h = x
+        for i, layer in enumerate(self.layers):
+            h, layer_log_ratio = layer(h)
+            log_ratio = log_ratio + layer_log_ratio
+            if i < len(self.layers) - 1:
+                h = torch.relu(h)
+        return LayerOutput(h, log_ratio)

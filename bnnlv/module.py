@@ -1,0 +1,265 @@
+"""BNNLV: the Lightning module that trains a BNN+LV (or its baselines) on the black-box α energy.
+
+One ``model_step`` serves training and validation. The three models of the ``model`` config group
+are this class with different arguments: ``bnn_lv`` (latent input, stochastic weights), ``bnn``
+(``latent="none"``) and ``mlp`` (``latent="none"``, ``stochastic_layers=[]``: maximum likelihood
+with learned Gaussian noise, since the energy then reduces to −Σ log N(y | f(x), σ²)).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+
+from bnnlv.energy import bb_alpha_energy, check_alpha
+from bnnlv.latent import AmortisedLatent, PerPointLatent, log_norm_prior, sample_prior
+from bnnlv.layers import BayesianMLP
+from bnnlv.predictive import Moments, gaussian_log_lik, mixture_log_density, moments
+
+LATENT_KINDS = ("per_point", "amortised", "none")
+
+
+class DivergenceError(RuntimeError):
+    """The energy became non-finite during training."""
+
+
+class StepOutput(NamedTuple):
+    energy: Tensor  # []  E/N, the per-point energy estimate
+    sq_error: Tensor  # []  Σ over the batch of ||y − mean_k F||²
+
+
+class Prediction(NamedTuple):
+    """Predictive summaries in the model's (standardised) units."""
+
+    moments: Moments  # [B, D] each
+    log_density: Tensor | None  # [B]     mixture log p(y|x), joint over outputs
+    log_density_per_output: Tensor | None  # [B, D]
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def _positive_float(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
+class BNNLV(L.LightningModule):
+    """Bayesian neural network with latent input z ~ N(0, γ), trained by minimising E_α / N.
+
+    Args mirror ``configs/model/*.yaml``; ``in_features``, ``out_features``, ``n_train`` and
+    ``batch_size`` come from the data. ``latent_prior_var=None`` means γ = in_features.
+    ``latent_lr=None`` means lr·N/S for the per-point table (each row is updated once per epoch).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        n_train: int,
+        batch_size: int,
+        alpha: float = 0.5,
+        hidden: Sequence[int] = (50, 50),
+        prior_var: float = 1.0,
+        posterior_std_init: float = 1e-3,
+        stochastic_layers: str | Sequence[int | str] = "all",
+        latent: str = "per_point",
+        latent_dim: int = 1,
+        latent_prior_var: float | None = None,
+        latent_hidden: Sequence[int] = (20,),
+        latent_init_var_frac: float = 0.5,
+        noise_std_init: float = 0.1,
+        n_samples_train: int = 10,
+        n_samples_test: int = 50,
+        n_latent_test: int = 20,
+        lr: float = 1e-2,
+        latent_lr: float | None = None,
+        predict_chunk: int = 4096,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.alpha = check_alpha(alpha)
+        for name in ("in_features", "out_features", "n_train", "batch_size", "latent_dim"):
+            _positive_int(name, locals()[name])
+        for name in ("n_samples_train", "n_samples_test", "n_latent_test", "predict_chunk"):
+            _positive_int(name, locals()[name])
+        _positive_float("lr", lr)
+        _positive_float("noise_std_init", noise_std_init)
+        if latent not in LATENT_KINDS:
+            raise ValueError(f"latent must be one of {list(LATENT_KINDS)}, got {latent!r}")
+        if isinstance(hidden, int) or not hidden:
+            raise ValueError(f"hidden must be a non-empty list of sizes, got {hidden!r}")
+        for size in hidden:
+            _positive_int("hidden size", size)
+        self.n_train = n_train
+        self.batch_size = min(batch_size, n_train)
+        self.n_samples_train = n_samples_train
+        self.n_samples_test = n_samples_test
+        self.n_latent_test = n_latent_test if latent != "none" else 1
+        self.predict_chunk = predict_chunk
+        self.lr = lr
+        self.latent_dim = latent_dim if latent != "none" else 0
+        gamma = float(in_features) if latent_prior_var is None else latent_prior_var
+        self.latent_prior_var = _positive_float("latent_prior_var", gamma)
+        self.latent_lr = (
+            lr * n_train / self.batch_size
+            if latent_lr is None
+            else _positive_float("latent_lr", latent_lr)
+        )
+
+        self.network = BayesianMLP(
+            in_features + self.latent_dim,
+            hidden,
+            out_features,
+            _positive_float("prior_var", prior_var),
+            _positive_float("posterior_std_init", posterior_std_init),
+            stochastic_layers,
+        )
+        self.latent: nn.Module | None
+        if latent == "per_point":
+            self.latent = PerPointLatent(n_train, latent_dim, gamma, latent_init_var_frac)
+        elif latent == "amortised":
+            self.latent = AmortisedLatent(
+                in_features, out_features, latent_dim, gamma, latent_hidden
+            )
+        else:
+            self.latent = None
+        self.log_noise_var = nn.Parameter(
+            torch.full((out_features,), 2.0 * math.log(noise_std_init))
+        )
+        self.register_buffer("_epoch_sums", torch.zeros(3), persistent=False)
+
+    # ----------------------------------------------------------------------------------------
+    def model_step(self, x: Tensor, y: Tensor, index: Tensor, n_samples: int) -> StepOutput:
+        """Energy per point on a batch: x [S, D_in], y [S, D_out], index [S] into the train set."""
+        batch = x.shape[0]
+        x_rep = x.expand(n_samples, batch, x.shape[-1])  # [K, S, D_in]
+        if self.latent is not None:
+            z = self.latent(index, x, y, n_samples)
+            inputs = torch.cat([x_rep, z.z], dim=-1)  # [K, S, D_in + L]
+            log_ratio_z, log_norm_q_z = z.log_ratio, z.log_norm_q
+            log_norm_p_z = log_norm_prior(self.latent_dim, self.latent_prior_var)
+        else:
+            inputs = x_rep
+            log_ratio_z = x.new_zeros(n_samples, batch)
+            log_norm_q_z = x.new_zeros(batch)
+            log_norm_p_z = 0.0
+        f, log_ratio_w = self.network(inputs)  # [K, S, D_out], [K]
+        log_lik = gaussian_log_lik(y, f, self.log_noise_var)  # [K, S]
+        energy = bb_alpha_energy(
+            log_lik,
+            log_ratio_w,
+            log_ratio_z,
+            self.network.log_norm_q(),
+            self.network.log_norm_p(),
+            log_norm_q_z,
+            log_norm_p_z,
+            self.n_train,
+            self.alpha,
+        )
+        sq_error = (y - f.detach().mean(dim=0)).square().sum()
+        return StepOutput(energy / self.n_train, sq_error)
+
+    def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y, index = batch
+        out = self.model_step(x, y, index, self.n_samples_train)
+        if not torch.isfinite(out.energy):
+            raise DivergenceError(
+                f"non-finite energy {out.energy.item()} at epoch {self.current_epoch}, "
+                f"step {self.global_step}"
+            )
+        optimizers = self.optimizers()
+        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(out.energy)
+        for optimizer in optimizers:
+            optimizer.step()
+        n = x.shape[0]
+        self._epoch_sums += torch.stack(
+            [out.energy.detach() * n, out.sq_error, out.energy.new_tensor(float(n * y.shape[1]))]
+        )
+        return out.energy
+
+    def on_train_epoch_start(self) -> None:
+        self._epoch_sums.zero_()
+
+    def on_train_epoch_end(self) -> None:
+        energy_sum, sq_error, count = self._epoch_sums
+        rows = count / self.hparams["out_features"]
+        self.log("train/energy_per_point", energy_sum / rows)
+        self.log("train/rmse", (sq_error / count).sqrt())
+        self.log("train/noise_std", self.log_noise_var.detach().mul(0.5).exp().mean())
+
+    def validation_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
+        x, y, _ = batch
+        pred = self.predict(x, y)
+        assert pred.log_density is not None
+        self.log("val/nll", -pred.log_density.mean(), batch_size=x.shape[0])
+        rmse = (pred.moments.mean - y).square().mean().sqrt()
+        self.log("val/rmse", rmse, batch_size=x.shape[0])
+
+    # ----------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample_outputs(self, x: Tensor, n_weights: int, n_latent: int) -> Tensor:
+        """Component means F = f(x, z_ml; W_m), z_ml ~ N(0, γ): x [B, D_in] → [M, L, B, D_out]."""
+        batch = x.shape[0]
+        x_rep = x.expand(n_weights, n_latent, batch, x.shape[-1])  # [M, L, B, D_in]
+        x_rep = x_rep.reshape(n_weights, n_latent * batch, x.shape[-1])  # [M, L·B, D_in]
+        if self.latent_dim:
+            z = sample_prior(
+                n_weights, n_latent * batch, self.latent_dim, self.latent_prior_var, x
+            )  # [M, L·B, L_z]
+            x_rep = torch.cat([x_rep, z], dim=-1)
+        f, _ = self.network(x_rep)  # [M, L·B, D_out]
+        return f.reshape(n_weights, n_latent, batch, -1)  # [M, L, B, D_out]
+
+    @torch.no_grad()
+    def predict(
+        self,
+        x: Tensor,
+        y: Tensor | None = None,
+        n_weights: int | None = None,
+        n_latent: int | None = None,
+    ) -> Prediction:
+        """Mixture predictive at x [B, D_in] (standardised), in chunks of ``predict_chunk`` rows."""
+        n_weights = n_weights or self.n_samples_test
+        n_latent = n_latent or self.n_latent_test
+        chunks: list[tuple[Moments, Tensor | None, Tensor | None]] = []
+        for start in range(0, x.shape[0], self.predict_chunk):
+            stop = start + self.predict_chunk
+            f = self.sample_outputs(x[start:stop], n_weights, n_latent)
+            joint = marginal = None
+            if y is not None:
+                joint, marginal = mixture_log_density(f, self.log_noise_var, y[start:stop])
+            chunks.append((moments(f, self.log_noise_var), joint, marginal))
+        merged = Moments(*(torch.cat([c[0][i] for c in chunks]) for i in range(3)))
+        if y is None:
+            return Prediction(merged, None, None)
+        joint_all = torch.cat([c[1] for c in chunks if c[1] is not None])
+        marginal_all = torch.cat([c[2] for c in chunks if c[2] is not None])
+        return Prediction(merged, joint_all, marginal_all)
+
+    # ----------------------------------------------------------------------------------------
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        dense = [p for name, p in self.named_parameters() if not name.startswith("latent.")]
+        optimizers: list[torch.optim.Optimizer] = [torch.optim.Adam(dense, lr=self.lr)]
+        if isinstance(self.latent, PerPointLatent):
+            optimizers.append(
+                torch.optim.SparseAdam(list(self.latent.parameters()), lr=self.latent_lr)
+            )
+        elif self.latent is not None:
+            optimizers[0].add_param_group({"params": list(self.latent.parameters())})
+        return optimizers
