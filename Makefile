@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup train test test-all lint format typecheck clean
+.PHONY: help setup train test test-all lint format typecheck clean bench bench-toy bench-wet-chicken bench-uci
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-14s %s\n", $$1, $$2}'
@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev,sweep]"
 	touch $(STAMP)
 
 setup: $(STAMP) ## create .venv and install bnnlv with its dev tools
@@ -41,6 +41,18 @@ lint: $(STAMP) ## ruff check + format check + mypy
 format: $(STAMP) ## ruff format and autofix
 	$(BIN)/ruff format bnnlv tests scripts
 	$(BIN)/ruff check --fix bnnlv tests scripts
+
+bench: $(STAMP) ## speed and memory (ARGS='--device cuda', '--quick') → outputs/benchmarks/bench.md
+	$(BIN)/python scripts/bench.py $(ARGS)
+
+bench-toy: $(STAMP) ## toy benchmark: bnn_lv vs bnn vs mlp vs oracle → outputs/benchmarks/toy.md
+	$(BIN)/python scripts/bench_toy.py $(ARGS)
+
+bench-wet-chicken: $(STAMP) ## Wet-Chicken y' test LL over 5 seeds → outputs/benchmarks/wet_chicken.md
+	$(BIN)/python scripts/bench_wet_chicken.py $(ARGS)
+
+bench-uci: $(STAMP) ## UCI benchmark, all splits (ARGS='--splits 0-2 --jobs 2') → outputs/benchmarks/uci.md
+	$(BIN)/python scripts/bench_uci.py $(ARGS)
 
 clean: ## remove outputs/, caches and build files (keeps .venv)
 	rm -rf outputs build dist .pytest_cache .ruff_cache .mypy_cache

@@ -53,7 +53,7 @@ def bb_alpha_energy(
 
     .. math::
 
-        T_n = \operatorname{logsumexp}_k\big(α(LL_{kn} − \log f(W_k) − \log f_n(z_{kn}))\big) − \log K
+        T_n = \operatorname{lse}_k\big(α(LL_{kn} − \log f(W_k) − \log f_n(z_{kn}))\big) − \log K
 
         \hat E = −\frac{N}{αS}\sum_n T_n − \log Z_q(W) + \log Z_p(W)
                  − \frac{N}{S}\sum_n [\log Z_q(z_n) − \log Z_p(z)]
@@ -141,21 +141,103 @@ def renyi_divergence(
     .. math::
         D_β(q‖p) = \frac{\log Z(βη_q + (1−β)η_p) − β\log Z(η_q) − (1−β)\log Z(η_p)}{β − 1}
 
-    with η = (m/v, 1/v). β → 1 gives KL(q‖p) (use :func:`gaussian_kl` there).
+    with η = (m/v, 1/v); computed in the cancellation-free form of :func:`gaussian_renyi`.
+    β = 1 gives KL(q‖p).
     """
-    if beta == 1.0:
-        return gaussian_kl(mean_q, var_q, mean_p, var_p)
-    eta_q = (mean_q / var_q, 1.0 / var_q)
-    eta_p = (mean_p / var_p, 1.0 / var_p)
-    mixed = gaussian_log_partition(
-        beta * eta_q[0] + (1 - beta) * eta_p[0], beta * eta_q[1] + (1 - beta) * eta_p[1]
+    return gaussian_renyi(mean_q, var_q, mean_p, var_p, beta).sum()
+
+
+def gaussian_renyi(
+    mean_q: Tensor, var_q: Tensor, mean_p: Tensor | float, var_p: Tensor | float, beta: float
+) -> Tensor:
+    r"""Elementwise :math:`D_β(N(m_q, v_q) ‖ N(m_p, v_p))` for β ∈ [0, 1], stable as β → 1.
+
+    .. math::
+        D_β = ½\log\frac{v_p}{v_q} + \frac{\log(1 + t(v_q − v_p)/v_p)}{2t}
+              + \frac{β (m_q − m_p)^2}{2 v_β}, \qquad t = 1 − β,\; v_β = v_p + t(v_q − v_p)
+
+    (Gil, Alajaji & Linder 2013), equal to the natural-parameter form of
+    :func:`renyi_divergence`, which in float32 loses everything to cancellation at β = 1 − α/N
+    with v_q ~ 1e-6: its log Z terms are ~m²/(2v) ~ 1e5 and the difference is divided by α/N.
+    Limits: t → 0 is KL(q‖p) (taken exactly at β = 1), β = 0 gives 0.
+    """
+    if not 0.0 <= beta <= 1.0:
+        raise ValueError(f"Rényi order beta must be in [0, 1], got {beta!r}")
+    t = 1.0 - beta
+    if t == 0.0:
+        return 0.5 * ((var_q + (mean_q - mean_p) ** 2) / var_p - 1.0 - torch.log(var_q / var_p))
+    var_mix = var_p + t * (var_q - var_p)
+    return (
+        0.5 * torch.log(var_p / var_q)
+        + torch.log1p(t * (var_q - var_p) / var_p) / (2.0 * t)
+        + beta * (mean_q - mean_p) ** 2 / (2.0 * var_mix)
     )
-    log_z_q = gaussian_log_partition(*eta_q)
-    log_z_p = gaussian_log_partition(*eta_p)
-    return ((mixed - beta * log_z_q - (1 - beta) * log_z_p) / (beta - 1.0)).sum()
 
 
 def gaussian_kl(mean_q: Tensor, var_q: Tensor, mean_p: Tensor, var_p: Tensor) -> Tensor:
     """KL(q‖p) of factorised Gaussians, summed over elements."""
-    kl = 0.5 * ((var_q + (mean_q - mean_p).square()) / var_p - 1.0 + var_p.log() - var_q.log())
-    return kl.sum()
+    return gaussian_renyi(mean_q, var_q, mean_p, var_p, 1.0).sum()
+
+
+def cavity_gaussian(
+    mean_q: Tensor, var_q: Tensor, prior_var: float, power: float
+) -> tuple[Tensor, Tensor]:
+    r"""(mean, var) of :math:`q̃ ∝ q^{1−a} p^{a}` for q = N(m, v), p = N(0, λ), a = ``power``.
+
+    Natural parameters mix linearly: :math:`1/ṽ = (1−a)/v + a/λ`, :math:`m̃/ṽ = (1−a) m/v`.
+    a = 0 gives q, a = 1 the prior. Used with a = α/N for the weights, a = α for the latents.
+    """
+    if not 0.0 <= power <= 1.0:
+        raise ValueError(f"cavity power must be in [0, 1], got {power!r}")
+    precision = (1.0 - power) / var_q + power / prior_var
+    var = 1.0 / precision
+    return (1.0 - power) * mean_q / var_q * var, var
+
+
+def bb_alpha_energy_cavity(
+    log_lik: Tensor, renyi_w: Tensor, renyi_z: Tensor, n_data: int, alpha: float
+) -> Tensor:
+    r"""Minibatch estimate of :math:`E_α(q)` in the cavity form (a scalar, NOT per point).
+
+    ================  ==========  ================================================================
+    symbol            argument    shape / meaning
+    ================  ==========  ================================================================
+    LL_kn             log_lik     [K, S]  Σ_d log N(y_nd | f(x_n, z_kn; W_kn), σ_d²) with
+                                          W ~ q̃(W) ∝ q(W)^{1−α/N} p(W)^{α/N} and
+                                          z_kn ~ q̃_n(z) ∝ q(z_n)^{1−α} p(z)^α, both from
+                                          :func:`cavity_gaussian`; W may differ per example
+    D_W               renyi_w     []      D_{1−α/N}(q(W) ‖ p(W)), closed form
+    D_zn              renyi_z     [S]     D_{1−α}(q(z_n) ‖ p(z)), closed form (0 without latents)
+    N                 n_data      number of training points
+    α                 alpha       in [0, 1]
+    ================  ==========  ================================================================
+
+    .. math::
+
+        E_α = D^{Rényi}_{1−α/N}(q(W)‖p(W)) + \sum_n D^{Rényi}_{1−α}(q(z_n)‖p(z_n))
+              − \frac1α \sum_n \log E_{W∼q̃,\, z∼q̃_n}\big[p(y_n | x_n, z, W)^α\big]
+
+        \hat E = D_W + \frac NS \sum_n D_{z_n}
+                 − \frac{N}{αS} \sum_n \big[\operatorname{logsumexp}_k(α LL_{kn}) − \log K\big]
+
+    Exactly equal to the factor form :func:`bb_alpha_energy` in expectation over the inner
+    E[·] (method.md §2: E_q[(p_n/f(W))^α] = (Z(η̃)/Z_q) E_q̃[p_n^α]); the two Monte Carlo
+    estimators differ, and only this one is valid when W is never materialised as one sample
+    per k (flipout, local reparameterisation). At α = 0: q̃ = q, the orders become 1 (KL) and
+    the data term is its limit mean_k LL, so :math:`\hat E` is the negative ELBO. At α = 1
+    q̃_n is the prior and q(z_n) drops out. Divide by ``n_data`` for the energy per point.
+    """
+    alpha = check_alpha(alpha)
+    if log_lik.dim() != 2:
+        raise ValueError(f"log_lik must be [K, S], got shape {tuple(log_lik.shape)}")
+    n_samples, batch = log_lik.shape
+    if renyi_w.dim() != 0:
+        raise ValueError(f"renyi_w must be a scalar, got shape {tuple(renyi_w.shape)}")
+    if renyi_z.shape != (batch,):
+        raise ValueError(f"renyi_z must be [S]={batch}, got {tuple(renyi_z.shape)}")
+    if alpha == 0.0:
+        data_term = log_lik.mean(dim=0)  # [S]
+    else:
+        data_term = (torch.logsumexp(alpha * log_lik, dim=0) - math.log(n_samples)) / alpha  # [S]
+    scale = n_data / batch
+    return renyi_w + scale * renyi_z.sum() - scale * data_term.sum()

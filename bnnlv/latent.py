@@ -1,6 +1,6 @@
 """The latent-variable posterior q(z_n) = N(μ_n, s_n²) and the prior N(0, γ I_L).
 
-Two parameterisations (method.md §1): a free Gaussian per training point, stored as sparse
+Two parameterisations (method.md §1): a free Gaussian per training point, stored as
 embedding tables so that only the rows in a minibatch receive gradients, or an inference network
 on (x_n, y_n). Variances are s² = γ·sigmoid(ρ) ≤ γ. Both return a :class:`LatentSample`.
 Test-time z always comes from the prior, :func:`sample_prior`: a new point has no y.
@@ -57,10 +57,11 @@ def sample_prior(
 
 
 class PerPointLatent(nn.Module):
-    """One free q(z_n) per training point, as two sparse embedding tables (μ and ρ).
+    """One free q(z_n) per training point, as two embedding tables (μ and ρ), [N, L] each.
 
     Initialised at the prior mean with variance ``init_var_frac``·γ. Rows absent from a batch get
-    no gradient; pair with a sparse optimiser (the module does, see ``BNNLV``).
+    an exactly zero gradient; pair with :class:`bnnlv.optim.RowAdam` (the module does), which
+    moves only the rows that had a gradient.
     """
 
     def __init__(
@@ -74,16 +75,18 @@ class PerPointLatent(nn.Module):
             raise ValueError(f"init_var_frac must be in (0, 1), got {init_var_frac!r}")
         self.latent_dim = latent_dim
         self.prior_var = float(prior_var)
-        self.mean = nn.Embedding(n_points, latent_dim, sparse=True)
-        self.rho = nn.Embedding(n_points, latent_dim, sparse=True)
+        self.mean = nn.Embedding(n_points, latent_dim)
+        self.rho = nn.Embedding(n_points, latent_dim)
         nn.init.zeros_(self.mean.weight)
         nn.init.constant_(self.rho.weight, math.log(init_var_frac) - math.log1p(-init_var_frac))
 
+    def posterior(self, index: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """(μ_n, s_n²) [S, L] each for the rows ``index`` [S] (x, y unused: q(z_n) is free)."""
+        return self.mean(index), self.prior_var * torch.sigmoid(self.rho(index))
+
     def forward(self, index: Tensor, x: Tensor, y: Tensor, n_samples: int) -> LatentSample:
         """index: [S] rows of the training set (x, y unused: q(z_n) is free)."""
-        mean = self.mean(index)  # [S, L]
-        var = self.prior_var * torch.sigmoid(self.rho(index))  # [S, L]
-        return _draw(mean, var, n_samples, self.prior_var)
+        return _draw(*self.posterior(index, x, y), n_samples, self.prior_var)
 
 
 class AmortisedLatent(nn.Module):
@@ -112,8 +115,12 @@ class AmortisedLatent(nn.Module):
         nn.init.zeros_(head.bias)
         self.net = nn.Sequential(*blocks, head)
 
-    def forward(self, index: Tensor, x: Tensor, y: Tensor, n_samples: int) -> LatentSample:
-        """x: [S, D_in], y: [S, D_out] — the TARGET enters the inference network."""
+    def posterior(self, index: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """(μ_φ, s_φ²) [S, L] each from x: [S, D_in], y: [S, D_out] — the TARGET enters."""
         out = self.net(torch.cat([x, y], dim=-1))  # [S, 2L]
         mean, rho = out.split(self.latent_dim, dim=-1)
-        return _draw(mean, self.prior_var * torch.sigmoid(rho), n_samples, self.prior_var)
+        return mean, self.prior_var * torch.sigmoid(rho)
+
+    def forward(self, index: Tensor, x: Tensor, y: Tensor, n_samples: int) -> LatentSample:
+        """x: [S, D_in], y: [S, D_out] — the TARGET enters the inference network."""
+        return _draw(*self.posterior(index, x, y), n_samples, self.prior_var)

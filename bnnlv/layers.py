@@ -1,7 +1,9 @@
 """Bayesian linear layers and the (partially) stochastic MLP built from them.
 
 Shapes, sample axis first: inputs ``[K, B, D_in]``, outputs ``[K, B, D_out]``, log-factors ``[K]``.
-One weight sample W_k is shared by all B rows of sample k (method.md §2, factor form).
+``forward`` shares one weight sample W_k ~ q by all B rows of sample k and returns its log-factor
+(method.md §2, factor form). ``cavity_forward`` samples the cavity q̃ ∝ q^{1−a} p^a instead, with
+the same shared sampler or with flipout, and returns no log-factor (cavity form of the energy).
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from bnnlv.energy import LOG_2PI, centred_log_norm, centred_log_ratio
+from bnnlv.energy import (
+    LOG_2PI,
+    cavity_gaussian,
+    centred_log_norm,
+    centred_log_ratio,
+    gaussian_renyi,
+)
+
+WEIGHT_SAMPLERS = ("shared", "flipout")
 
 
 class LayerOutput(NamedTuple):
@@ -101,6 +111,49 @@ class BayesianLinear(nn.Module):
         )
         return LayerOutput(out, log_ratio)
 
+    def renyi_to_prior(self, beta: float) -> Tensor:
+        """D_β(q‖p) summed over this layer's weights and biases (0 for a deterministic layer)."""
+        if not self.stochastic:
+            return self.weight_mean.new_zeros(())
+        v_w, v_b = self.variances()
+        return (
+            gaussian_renyi(self.weight_mean, v_w, 0.0, self.prior_var, beta).sum()
+            + gaussian_renyi(self.bias_mean, v_b, 0.0, self.prior_var, beta).sum()
+        )
+
+    def cavity_forward(self, x: Tensor, power: float, sampler: str = "shared") -> Tensor:
+        """x: [K, B, D_in] → [K, B, D_out] with weights from q̃ ∝ q^{1−a} p^a, a = ``power``.
+
+        ``shared``: one W_k per sample k for all B rows, as :meth:`forward`. ``flipout`` (Wen et
+        al. 2018): W_kb = m̃ + (√ṽ ⊙ ε_k) ⊙ r_kb s_kbᵀ and b_kb = m̃_b + (√ṽ_b ⊙ ε_bk) ⊙ s_kb with
+        random signs r [D_in], s [D_out] per row; q̃ is symmetric about m̃, so every row's
+        weights are exactly q̃-distributed, and rows are decorrelated at the cost of a second
+        matmul. No W_k exists then, hence no log-factor: use ``bb_alpha_energy_cavity``.
+        """
+        if sampler not in WEIGHT_SAMPLERS:
+            raise ValueError(
+                f"weight sampler must be one of {list(WEIGHT_SAMPLERS)}, got {sampler!r}"
+            )
+        if not self.stochastic:
+            return torch.matmul(x, self.weight_mean) + self.bias_mean
+        v_w, v_b = self.variances()
+        mean_w, var_w = cavity_gaussian(self.weight_mean, v_w, self.prior_var, power)
+        mean_b, var_b = cavity_gaussian(self.bias_mean, v_b, self.prior_var, power)
+        n_samples = x.shape[0]
+        eps_w = torch.randn((n_samples, *mean_w.shape), device=x.device, dtype=x.dtype)
+        eps_b = torch.randn((n_samples, *mean_b.shape), device=x.device, dtype=x.dtype)
+        delta_w = var_w.sqrt() * eps_w  # [K, D_in, D_out]
+        delta_b = var_b.sqrt() * eps_b  # [K, D_out]
+        if sampler == "shared":
+            return torch.baddbmm((mean_b + delta_b).unsqueeze(1), x, mean_w + delta_w)
+        sign_in = torch.randint(0, 2, x.shape, device=x.device).to(x.dtype) * 2 - 1  # [K, B, D_in]
+        out_shape = (*x.shape[:-1], mean_w.shape[1])
+        sign_out = (
+            torch.randint(0, 2, out_shape, device=x.device).to(x.dtype) * 2 - 1
+        )  # [K,B,D_out]
+        perturbation = torch.baddbmm(delta_b.unsqueeze(1), x * sign_in, delta_w)  # [K, B, D_out]
+        return torch.matmul(x, mean_w) + mean_b + perturbation * sign_out
+
 
 def select_layers(selector: str | Sequence[int | str] | None, names: Sequence[str]) -> set[int]:
     """Indices of the stochastic layers among ``names`` (``"all"``/None, ``[]``, ints or names).
@@ -168,6 +221,19 @@ class BayesianMLP(nn.Module):
 
     def log_norm_p(self) -> float:
         return sum(layer.log_norm_p() for layer in self.layers)
+
+    def renyi_to_prior(self, beta: float) -> Tensor:
+        """D_β(q(W)‖p(W)) of all stochastic layers (closed form; β = 1 − α/N in the energy)."""
+        return torch.stack([layer.renyi_to_prior(beta) for layer in self.layers]).sum()
+
+    def cavity_forward(self, x: Tensor, power: float, sampler: str = "shared") -> Tensor:
+        """x [K, B, D_in] → F [K, B, D_out] with every layer's weights from its cavity q̃."""
+        h = x
+        for i, layer in enumerate(self.layers):
+            h = layer.cavity_forward(h, power, sampler)
+            if i < len(self.layers) - 1:
+                h = torch.relu(h)
+        return h
 
     def forward(self, x: Tensor) -> LayerOutput:
         log_ratio = x.new_zeros(x.shape[0])

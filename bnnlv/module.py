@@ -16,12 +16,22 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from bnnlv.energy import bb_alpha_energy, check_alpha
+from bnnlv.energy import (
+    bb_alpha_energy,
+    bb_alpha_energy_cavity,
+    cavity_gaussian,
+    check_alpha,
+    gaussian_renyi,
+)
+from bnnlv.entropy import NOISE_NODES, EntropyDecomposition, entropy_decomposition
 from bnnlv.latent import AmortisedLatent, PerPointLatent, log_norm_prior, sample_prior
-from bnnlv.layers import BayesianMLP
+from bnnlv.layers import WEIGHT_SAMPLERS, BayesianMLP
+from bnnlv.optim import RowAdam
 from bnnlv.predictive import Moments, gaussian_log_lik, mixture_log_density, moments
 
 LATENT_KINDS = ("per_point", "amortised", "none")
+# Rows per predict chunk when entropies are requested: 3·S·M·L·rows·D ≤ this many floats (64 MiB).
+ENTROPY_CHUNK_ELEMENTS = 2**24
 
 
 class DivergenceError(RuntimeError):
@@ -39,6 +49,7 @@ class Prediction(NamedTuple):
     moments: Moments  # [B, D] each
     log_density: Tensor | None  # [B]     mixture log p(y|x), joint over outputs
     log_density_per_output: Tensor | None  # [B, D]
+    entropy: EntropyDecomposition | None = None  # [B, D] each, when entropy_draws > 0
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -61,7 +72,13 @@ class BNNLV(L.LightningModule):
     Args mirror ``configs/model/*.yaml``; ``in_features``, ``out_features``, ``n_train`` and
     ``batch_size`` come from the data. ``latent_prior_var=None`` means γ = in_features.
     ``latent_lr=None`` means lr·N/S for the per-point table (each row is updated once per epoch).
+    ``compile=True`` runs the training step through ``torch.compile`` (for GPUs; see ``__init__``).
+    ``noise_lr`` is the Adam step of log σ². It is kept small on purpose: the additive noise σ and
+    the latent path f(x, z) can explain the same spread, and a fast σ takes it all before q(z_n)
+    has formed, leaving the latent unused (measured: test NLL 0.27 → 0.23 on the tutorial data).
     """
+
+    _epoch_sums: Tensor  # a buffer, see __init__
 
     def __init__(
         self,
@@ -85,7 +102,10 @@ class BNNLV(L.LightningModule):
         n_latent_test: int = 20,
         lr: float = 1e-2,
         latent_lr: float | None = None,
+        noise_lr: float = 1e-3,
         predict_chunk: int = 4096,
+        weight_sampler: str = "shared",
+        compile: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -97,6 +117,9 @@ class BNNLV(L.LightningModule):
             _positive_int(name, locals()[name])
         _positive_float("lr", lr)
         _positive_float("noise_std_init", noise_std_init)
+        if not _positive_float("latent_init_var_frac", latent_init_var_frac) < 1.0:
+            frac = latent_init_var_frac
+            raise ValueError(f"latent_init_var_frac must be in (0, 1), got {frac!r}")
         if latent not in LATENT_KINDS:
             raise ValueError(f"latent must be one of {list(LATENT_KINDS)}, got {latent!r}")
         if isinstance(hidden, int) or not hidden:
@@ -109,10 +132,22 @@ class BNNLV(L.LightningModule):
         self.n_samples_test = n_samples_test
         self.n_latent_test = n_latent_test if latent != "none" else 1
         self.predict_chunk = predict_chunk
+        if weight_sampler not in WEIGHT_SAMPLERS:
+            raise ValueError(
+                f"weight_sampler must be one of {list(WEIGHT_SAMPLERS)}, got {weight_sampler!r}"
+            )
+        self.weight_sampler = weight_sampler
+        if not isinstance(compile, bool):
+            raise ValueError(f"compile must be true or false, got {compile!r}")
+        # torch.compile of the training step (sampling, forward, energy), made at the first step:
+        # it pays on a GPU, where an eager step is launch-bound; on the CPU compiling costs more
+        # than it saves (measured: ~80 s to compile, ±5 % per step at batch 50).
+        self._train_step_fn = torch.compile(self.model_step) if compile else self.model_step
         self.lr = lr
         self.latent_dim = latent_dim if latent != "none" else 0
         gamma = float(in_features) if latent_prior_var is None else latent_prior_var
         self.latent_prior_var = _positive_float("latent_prior_var", gamma)
+        self.noise_lr = _positive_float("noise_lr", noise_lr)
         self.latent_lr = (
             lr * n_train / self.batch_size
             if latent_lr is None
@@ -127,7 +162,7 @@ class BNNLV(L.LightningModule):
             _positive_float("posterior_std_init", posterior_std_init),
             stochastic_layers,
         )
-        self.latent: nn.Module | None
+        self.latent: PerPointLatent | AmortisedLatent | None
         if latent == "per_point":
             self.latent = PerPointLatent(n_train, latent_dim, gamma, latent_init_var_frac)
         elif latent == "amortised":
@@ -139,11 +174,19 @@ class BNNLV(L.LightningModule):
         self.log_noise_var = nn.Parameter(
             torch.full((out_features,), 2.0 * math.log(noise_std_init))
         )
-        self.register_buffer("_epoch_sums", torch.zeros(3), persistent=False)
+        # Σ over the epoch's batches of (S·E/N, squared error) on the device, and of S on the host.
+        self.register_buffer("_epoch_sums", torch.zeros(2), persistent=False)
+        self._epoch_rows = 0
 
     # ----------------------------------------------------------------------------------------
     def model_step(self, x: Tensor, y: Tensor, index: Tensor, n_samples: int) -> StepOutput:
-        """Energy per point on a batch: x [S, D_in], y [S, D_out], index [S] into the train set."""
+        """Energy per point on a batch: x [S, D_in], y [S, D_out], index [S] into the train set.
+
+        ``weight_sampler="shared"`` uses the factor form (one W_k ~ q per sample k),
+        ``"flipout"`` the cavity form, the only one valid for per-example weights (method.md §2).
+        """
+        if self.weight_sampler == "flipout":
+            return self._cavity_step(x, y, index, n_samples, "flipout")
         batch = x.shape[0]
         x_rep = x.expand(n_samples, batch, x.shape[-1])  # [K, S, D_in]
         if self.latent is not None:
@@ -172,9 +215,32 @@ class BNNLV(L.LightningModule):
         sq_error = (y - f.detach().mean(dim=0)).square().sum()
         return StepOutput(energy / self.n_train, sq_error)
 
+    def _cavity_step(
+        self, x: Tensor, y: Tensor, index: Tensor, n_samples: int, sampler: str
+    ) -> StepOutput:
+        """model_step in the cavity form: W ~ q̃(W) (power α/N), z ~ q̃_n(z) (power α)."""
+        batch = x.shape[0]
+        inputs = x.expand(n_samples, batch, x.shape[-1])  # [K, S, D_in]
+        renyi_z = x.new_zeros(batch)  # [S]
+        if self.latent is not None:
+            mean_z, var_z = self.latent.posterior(index, x, y)  # [S, L] each
+            gamma = self.latent_prior_var
+            cav_mean, cav_var = cavity_gaussian(mean_z, var_z, gamma, self.alpha)
+            eps = torch.randn((n_samples, *cav_mean.shape), device=x.device, dtype=x.dtype)
+            z = cav_mean + cav_var.sqrt() * eps  # [K, S, L]
+            inputs = torch.cat([inputs, z], dim=-1)  # [K, S, D_in + L]
+            renyi_z = gaussian_renyi(mean_z, var_z, 0.0, gamma, 1.0 - self.alpha).sum(dim=-1)
+        power_w = self.alpha / self.n_train
+        f = self.network.cavity_forward(inputs, power_w, sampler)  # [K, S, D_out]
+        log_lik = gaussian_log_lik(y, f, self.log_noise_var)  # [K, S]
+        renyi_w = self.network.renyi_to_prior(1.0 - power_w)
+        energy = bb_alpha_energy_cavity(log_lik, renyi_w, renyi_z, self.n_train, self.alpha)
+        sq_error = (y - f.detach().mean(dim=0)).square().sum()
+        return StepOutput(energy / self.n_train, sq_error)
+
     def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y, index = batch
-        out = self.model_step(x, y, index, self.n_samples_train)
+        out = self._train_step_fn(x, y, index, self.n_samples_train)
         if not torch.isfinite(out.energy):
             raise DivergenceError(
                 f"non-finite energy {out.energy.item()} at epoch {self.current_epoch}, "
@@ -187,29 +253,45 @@ class BNNLV(L.LightningModule):
         self.manual_backward(out.energy)
         for optimizer in optimizers:
             optimizer.step()
-        n = x.shape[0]
-        self._epoch_sums += torch.stack(
-            [out.energy.detach() * n, out.sq_error, out.energy.new_tensor(float(n * y.shape[1]))]
-        )
+        self._epoch_sums.add_(torch.stack([out.energy.detach() * x.shape[0], out.sq_error]))
+        self._epoch_rows += x.shape[0]
         return out.energy
 
     def on_train_epoch_start(self) -> None:
         self._epoch_sums.zero_()
+        self._epoch_rows = 0
 
     def on_train_epoch_end(self) -> None:
-        energy_sum, sq_error, count = self._epoch_sums
-        rows = count / self.hparams["out_features"]
-        self.log("train/energy_per_point", energy_sum / rows)
-        self.log("train/rmse", (sq_error / count).sqrt())
-        self.log("train/noise_std", self.log_noise_var.detach().mul(0.5).exp().mean())
+        """One row of training figures per epoch, written to the loggers directly.
+
+        ``self.log`` costs ≈ 1 ms of bookkeeping a call on the CPU (measured: 3 calls were 2.6 ms
+        of a 5.7 ms epoch of a tiny model), which a full-batch run pays every epoch. The row is the
+        one Lightning would write: columns ``epoch`` and the metrics, at its epoch-end step. In a
+        distributed run the sums are added over the processes first (one all-reduce).
+        """
+        if self._epoch_rows == 0:  # a distributed share too small to train on this epoch
+            return
+        rows = self._epoch_sums.new_tensor([self._epoch_rows])
+        sums = self.trainer.strategy.reduce(torch.cat([self._epoch_sums, rows]), reduce_op="sum")
+        noise_std = self.log_noise_var.detach().mul(0.5).exp().mean()
+        energy_sum, sq_error, n_rows, noise = torch.cat([sums, noise_std[None]]).tolist()
+        metrics = {
+            "train/energy_per_point": energy_sum / n_rows,
+            "train/rmse": math.sqrt(sq_error / (n_rows * self.hparams["out_features"])),
+            "train/noise_std": noise,
+            "epoch": self.current_epoch,
+        }
+        step = self.trainer.fit_loop.epoch_loop._batches_that_stepped - 1  # Lightning's own
+        for logger in self.loggers:
+            logger.log_metrics(metrics, step=step)
 
     def validation_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
         x, y, _ = batch
         pred = self.predict(x, y)
         assert pred.log_density is not None
-        self.log("val/nll", -pred.log_density.mean(), batch_size=x.shape[0])
+        self.log("val/nll", -pred.log_density.mean(), batch_size=x.shape[0], sync_dist=True)
         rmse = (pred.moments.mean - y).square().mean().sqrt()
-        self.log("val/rmse", rmse, batch_size=x.shape[0])
+        self.log("val/rmse", rmse, batch_size=x.shape[0], sync_dist=True)
 
     # ----------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -233,32 +315,62 @@ class BNNLV(L.LightningModule):
         y: Tensor | None = None,
         n_weights: int | None = None,
         n_latent: int | None = None,
+        entropy_draws: int = 0,
     ) -> Prediction:
-        """Mixture predictive at x [B, D_in] (standardised), in chunks of ``predict_chunk`` rows."""
+        """Mixture predictive at x [B, D_in] (standardised), in chunks of ``predict_chunk`` rows.
+
+        ``entropy_draws`` > 0 adds the entropy decomposition (standardised units), estimated
+        from the same component means as the moments, with smaller chunks to bound memory.
+        """
         n_weights = n_weights or self.n_samples_test
         n_latent = n_latent or self.n_latent_test
+        rows = self.predict_chunk
+        if entropy_draws:
+            per_row = entropy_draws * len(NOISE_NODES) * n_weights * n_latent
+            per_row *= self.hparams["out_features"]
+            rows = max(1, min(rows, ENTROPY_CHUNK_ELEMENTS // per_row))
         chunks: list[tuple[Moments, Tensor | None, Tensor | None]] = []
-        for start in range(0, x.shape[0], self.predict_chunk):
-            stop = start + self.predict_chunk
+        entropies: list[EntropyDecomposition] = []
+        for start in range(0, x.shape[0], rows):
+            stop = start + rows
             f = self.sample_outputs(x[start:stop], n_weights, n_latent)
             joint = marginal = None
             if y is not None:
                 joint, marginal = mixture_log_density(f, self.log_noise_var, y[start:stop])
             chunks.append((moments(f, self.log_noise_var), joint, marginal))
+            if entropy_draws:
+                entropies.append(entropy_decomposition(f, self.log_noise_var, entropy_draws))
         merged = Moments(*(torch.cat([c[0][i] for c in chunks]) for i in range(3)))
+        entropy = (
+            EntropyDecomposition(*(torch.cat([e[i] for e in entropies]) for i in range(3)))
+            if entropies
+            else None
+        )
         if y is None:
-            return Prediction(merged, None, None)
+            return Prediction(merged, None, None, entropy)
         joint_all = torch.cat([c[1] for c in chunks if c[1] is not None])
         marginal_all = torch.cat([c[2] for c in chunks if c[2] is not None])
-        return Prediction(merged, joint_all, marginal_all)
+        return Prediction(merged, joint_all, marginal_all, entropy)
 
     # ----------------------------------------------------------------------------------------
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        dense = [p for name, p in self.named_parameters() if not name.startswith("latent.")]
-        optimizers: list[torch.optim.Optimizer] = [torch.optim.Adam(dense, lr=self.lr)]
+        dense = [
+            p
+            for name, p in self.named_parameters()
+            if not name.startswith("latent.") and p is not self.log_noise_var
+        ]
+        groups: list[dict[str, Any]] = [
+            {"params": dense},
+            {"params": [self.log_noise_var], "lr": self.noise_lr},
+        ]
+        # foreach: one multi-tensor update instead of a loop over the parameters (the CUDA default;
+        # on the CPU it is bitwise the same and fewer ops per step).
+        optimizers: list[torch.optim.Optimizer] = [
+            torch.optim.Adam(groups, lr=self.lr, foreach=True)
+        ]
         if isinstance(self.latent, PerPointLatent):
             optimizers.append(
-                torch.optim.SparseAdam(list(self.latent.parameters()), lr=self.latent_lr)
+                RowAdam(list(self.latent.parameters()), lr=self.latent_lr)
             )
         elif self.latent is not None:
             optimizers[0].add_param_group({"params": list(self.latent.parameters())})

@@ -1,8 +1,9 @@
 """One training run, end to end: compose → fit → evaluate → results folder.
 
 The entry point only orchestrates; every piece it calls is built from the config by ``_target_``.
-Any failure is recorded in ``metrics.json`` as ``status: failed`` with the reason, then re-raised
-for the CLI to report in one line.
+Any failure is recorded in ``metrics.json`` as ``status: failed`` with the reason (and the epoch
+and step when training had started), then re-raised for the CLI to report in one line. SIGINT and
+SIGTERM save ``checkpoints/last.ckpt`` and record ``status: interrupted`` instead.
 """
 
 from __future__ import annotations
@@ -19,13 +20,19 @@ import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from bnnlv.allocator import keep_freed_memory
+from bnnlv.checkpoints import RunCheckpoints, save_checkpoint
+from bnnlv.config_checks import check_config
 from bnnlv.data.module import RegressionDataModule
-from bnnlv.energy import check_alpha
-from bnnlv.evaluate import evaluate
+from bnnlv.errors import describe, root_cause, sigterm_interrupts
 from bnnlv.module import BNNLV
 from bnnlv.results import METRICS_FILE, write_json, write_text
+from bnnlv.resume import join_logs, resume_from, set_aside_logs
+from bnnlv.run_state import RunState
+from bnnlv.saved import score
 
 log = logging.getLogger("bnnlv")
 
@@ -47,12 +54,17 @@ def _progress_bar(setting: Any) -> bool:
 
 
 def build(cfg: DictConfig) -> tuple[RegressionDataModule, BNNLV]:
-    """Instantiate the data module (loaded and standardised) and the model it sizes."""
-    check_alpha(cfg.alpha)
-    data: RegressionDataModule = instantiate(cfg.data, seed=cfg.seed)
+    """Instantiate the data module (loaded and standardised) and the model it sizes.
+
+    ``_convert_="all"`` passes plain lists, so the hyperparameters saved in checkpoints load
+    with ``weights_only=True`` (no OmegaConf classes in the pickle).
+    """
+    check_config(cfg)
+    data: RegressionDataModule = instantiate(cfg.data, seed=cfg.seed, _convert_="all")
     data.prepare()
     model: BNNLV = instantiate(
         cfg.model,
+        _convert_="all",
         in_features=data.in_features,
         out_features=data.out_features,
         n_train=data.n_train,
@@ -62,34 +74,58 @@ def build(cfg: DictConfig) -> tuple[RegressionDataModule, BNNLV]:
 
 
 def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Fit the configured model and write the whole results folder; return the metrics."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-    metrics: dict[str, Any] = {"status": "running"}
-    write_json(run_dir / METRICS_FILE, metrics)
+    """Fit the configured model and write the whole results folder; return the metrics.
+
+    In a distributed run only global rank 0 writes; the other processes fit and return.
+    """
+    if getattr(rank_zero_only, "rank", 0) != 0:
+        return _train(cfg, run_dir, RunCheckpoints(run_dir / "checkpoints", None))
     try:
-        metrics = _train(cfg, run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / METRICS_FILE, {"status": "running"})
+    except OSError as error:
+        reason = f"cannot write the run folder ({error.strerror or error})"
+        raise OSError(error.errno, reason, str(run_dir)) from None
+    checkpoints = RunCheckpoints(run_dir / "checkpoints", cfg.get("checkpoint_every"))
+    try:
+        with sigterm_interrupts():
+            write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+            metrics = _train(cfg, run_dir, checkpoints)
     except BaseException as error:
-        reason = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
-        write_json(run_dir / METRICS_FILE, {"status": reason, "error": _one_line(error)})
+        write_json(run_dir / METRICS_FILE, stopped_record(error, checkpoints, run_dir))
         raise
     write_json(run_dir / METRICS_FILE, metrics)
     return metrics
 
 
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+def stopped_record(
+    error: BaseException, checkpoints: RunCheckpoints, run_dir: Path
+) -> dict[str, Any]:
+    """metrics.json of a run that did not finish: status, reason, where it stopped, checkpoint."""
+    status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+    record: dict[str, Any] = {
+        "status": status,
+        "error": describe(error),
+        "error_type": type(root_cause(error)).__name__,
+    }
+    if checkpoints.stopped_at is not None:
+        record["epoch"], record["step"] = checkpoints.stopped_at
+    saved = checkpoints.saved
+    record["checkpoint"] = str(saved.relative_to(run_dir)) if saved else None
+    return record
 
 
-def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+def _train(cfg: DictConfig, run_dir: Path, checkpoints: RunCheckpoints) -> dict[str, Any]:
     quiet_lightning()
     L.seed_everything(cfg.seed, workers=False, verbose=False)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
+    keep_freed_memory()
     data, model = build(cfg)
     show_bar = _progress_bar(cfg.progress_bar)
-    callbacks = [TQDMProgressBar(refresh_rate=max(1, len_epoch(data)))] if show_bar else []
+    callbacks: list[L.Callback] = [checkpoints, RunState()]
+    if show_bar:
+        callbacks.append(TQDMProgressBar(refresh_rate=max(1, len_epoch(data))))
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         logger=CSVLogger(save_dir=run_dir, name="", version="logs"),
@@ -99,14 +135,24 @@ def _train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         default_root_dir=run_dir,
     )
     data.device = trainer.strategy.root_device
+    if cfg.get("resume") and trainer.is_global_zero:
+        set_aside_logs(run_dir)
     start = time.perf_counter()
-    trainer.fit(model, datamodule=data)
+    try:
+        trainer.fit(model, datamodule=data, ckpt_path=resume_from(cfg), weights_only=True)
+    except SystemExit:
+        # Lightning answers Ctrl-C (and its own SIGTERM flag) with on_exception hooks, where
+        # the checkpoint is saved, then sys.exit(1): report it as the interrupt it was.
+        if checkpoints.interrupt is not None:
+            raise checkpoints.interrupt from None
+        raise
     fit_seconds = time.perf_counter() - start
-    checkpoint_dir = run_dir / "checkpoints"
-    checkpoint_dir.mkdir(exist_ok=True)
-    trainer.save_checkpoint(checkpoint_dir / "last.ckpt")
+    save_checkpoint(trainer, checkpoints.path)
+    if not trainer.is_global_zero:
+        return {"status": "ok"}
+    join_logs(run_dir)
     metrics: dict[str, Any] = {"status": "ok", "fit_seconds": fit_seconds}
-    metrics |= evaluate(model, data, run_dir, make_plots=bool(cfg.plots))
+    metrics |= score(model, data, run_dir, cfg.seed, make_plots=bool(cfg.plots))
     metrics["epochs"] = trainer.current_epoch
     metrics["steps"] = trainer.global_step
     metrics["n_train"] = data.n_train

@@ -1,0 +1,107 @@
+"""A run's checkpoint ``checkpoints/last.ckpt``: saved atomically, kept at the last good state.
+
+:class:`RunCheckpoints` saves every ``every_n_epochs`` epochs and, when a signal interrupts the
+run (SIGINT, SIGTERM), at the moment it stops, so that ``resume=<dir>`` can finish it. A run that
+diverges (non-finite energy) does NOT save: the file keeps the last periodic state, which was
+finite. A save writes a temporary sibling and renames it, so a kill mid-write cannot leave a
+truncated ``last.ckpt``.
+
+Checkpoints are read back with torch's safe unpickler only (``weights_only=True``): tensors,
+numbers, strings and containers; a file from a stranger cannot run code when loaded.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from bnnlv.errors import RunInterrupted
+
+LAST = "last.ckpt"
+
+
+def save_checkpoint(trainer: L.Trainer, path: Path) -> None:
+    """``trainer.save_checkpoint(path)`` through a temporary sibling and an atomic rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        trainer.save_checkpoint(tmp)
+        if trainer.is_global_zero:  # Lightning writes on global rank 0 only (DDP)
+            os.replace(tmp, path)
+        else:
+            Path(tmp).unlink()
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """The checkpoint dict at ``path`` on the CPU, unpickled safely (``weights_only=True``).
+
+    ``ValueError`` naming the file if it holds anything else (code, arbitrary classes) or is not
+    a torch checkpoint at all.
+    """
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: no such checkpoint file")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: not a torch checkpoint (not a zip archive)")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        found = re.search(r"GLOBAL (\S+)", str(error))
+        what = f": {found.group(1)}" if found else ""
+        raise ValueError(
+            f"{path}: refused: the file holds objects other than tensors and plain data{what}; "
+            "bnnlv loads checkpoints with weights_only=True only"
+        ) from None
+    except (RuntimeError, EOFError) as error:
+        raise ValueError(f"{path}: not a readable torch checkpoint ({error})") from None
+    if not isinstance(checkpoint, dict):
+        raise ValueError(f"{path}: not a checkpoint (holds a {type(checkpoint).__name__})")
+    return checkpoint
+
+
+class RunCheckpoints(L.Callback):
+    """Periodic and on-interrupt saves of ``directory/last.ckpt``; remembers where a run stopped.
+
+    ``every_n_epochs=None`` saves only on interrupt (the runner saves the final state itself).
+    After an exception, ``stopped_at`` is (epoch, global step) and ``interrupt`` is the
+    :class:`RunInterrupted` to report when a signal was the cause.
+    """
+
+    def __init__(self, directory: Path, every_n_epochs: int | None) -> None:
+        self.path = Path(directory) / LAST
+        self.every_n_epochs = every_n_epochs
+        self.stopped_at: tuple[int, int] | None = None
+        self.interrupt: RunInterrupted | None = None
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        every = self.every_n_epochs
+        if every and (trainer.current_epoch + 1) % every == 0:
+            save_checkpoint(trainer, self.path)
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        epoch, step = trainer.current_epoch, trainer.global_step
+        self.stopped_at = (epoch, step)
+        if isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
+            name = getattr(exception, "signal_name", None)
+            if name is None:
+                name = "SIGTERM" if isinstance(exception, SIGTERMException) else "SIGINT"
+            self.interrupt = RunInterrupted(name, epoch, step)
+            save_checkpoint(trainer, self.path)
+
+    @property
+    def saved(self) -> Path | None:
+        return self.path if self.path.is_file() else None

@@ -1,0 +1,62 @@
+"""Run folders that are never shared: each new folder is claimed with an atomic ``mkdir``.
+
+Hydra names folders by the clock, so two runs started in the same second (or microsecond, on two
+machines writing to one file system) would land in the same folder. The ``bnnlv.claim``
+resolver used by ``hydra.run.dir`` / ``hydra.sweep.dir`` creates the folder itself with
+``os.mkdir``, which fails if the name exists; on a clash it tries ``<name>-2``, ``<name>-3``, …
+Hydra caches the resolved value per config and copies that cache to sweep jobs and launcher
+workers, so each run claims exactly one folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+MAX_TRIES = 10_000
+RESUMED_HYDRA_SUBDIR = ".hydra/resumed"
+
+
+def claim_dir(prefix: str) -> str:
+    """Create and return ``prefix`` or the first free ``prefix-k`` (k = 2, 3, …)."""
+    if not str(prefix).strip():
+        raise ValueError(f"run folder prefix must be a non-empty path, got {prefix!r}")
+    base = Path(prefix)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for k in range(1, MAX_TRIES + 1):
+        candidate = base if k == 1 else base.with_name(f"{base.name}-{k}")
+        try:
+            os.mkdir(candidate)
+        except FileExistsError:
+            continue
+        return str(candidate)
+    raise RuntimeError(f"no free run folder after {MAX_TRIES} tries at {prefix}")
+
+
+def run_dir(resume: str | None, prefix: str) -> str:
+    """The folder of a single run: the resumed run's own folder, or a newly claimed one."""
+    if resume is not None and str(resume).strip():
+        if not (Path(resume) / "config.yaml").is_file():
+            raise ValueError(f"resume={resume}: not a bnnlv run folder (no config.yaml)")
+        return str(resume)
+    return claim_dir(prefix)
+
+
+def hydra_subdir(resume: str | None) -> str:
+    """Where Hydra records the command: ``.hydra``, or a sub-folder when resuming, so the
+    original run's record of its overrides (read by the sweep summary) is kept."""
+    return RESUMED_HYDRA_SUBDIR if resume is not None and str(resume).strip() else ".hydra"
+
+
+def register_resolvers() -> None:
+    """Register ``${bnnlv.claim:prefix}``, ``${bnnlv.run_dir:resume,prefix}`` and
+    ``${bnnlv.hydra_subdir:resume}`` (cached per config, like Hydra's ``now``)."""
+    for name, function in (
+        ("bnnlv.claim", claim_dir),
+        ("bnnlv.run_dir", run_dir),
+        ("bnnlv.hydra_subdir", hydra_subdir),
+    ):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, function, use_cache=True)

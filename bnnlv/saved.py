@@ -1,0 +1,181 @@
+"""Saved runs: score, predict and resume from a run folder.
+
+A run folder holds ``config.yaml`` (the resolved config) and ``checkpoints/last.ckpt``, which loads
+with ``torch.load(weights_only=True)``: plain hyperparameters, tensors, and the training
+standardiser with the column names (:mod:`bnnlv.run_state`). From these alone:
+
+- ``bnnlv evaluate run_dir=DIR [data=… data.…=…]`` recomputes metrics, predictions.csv and plots
+  on the run's data (or another data config), standardised with the TRAINING statistics;
+- ``bnnlv predict run_dir=DIR data=csv data.path=FILE`` writes the predictive mean and total /
+  epistemic / aleatoric std for every row of a CSV of inputs (no targets needed), original units;
+- ``bnnlv train resume=DIR [key=value …]`` continues the run in place (:mod:`bnnlv.resume`).
+
+Scoring draws the predictive's Monte Carlo samples after ``torch.manual_seed(seed)``
+(:func:`score`), so a model gives the same numbers when scored after training and when re-scored
+from its checkpoint.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import hydra
+import numpy as np
+import pandas as pd
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from bnnlv.checkpoints import LAST, load_checkpoint
+from bnnlv.cli import config_dir
+from bnnlv.config_checks import check_saved_config
+from bnnlv.data.csv import numeric_column, read_table
+from bnnlv.data.module import RegressionDataModule
+from bnnlv.errors import reported
+from bnnlv.evaluate import evaluate
+from bnnlv.module import BNNLV
+from bnnlv.results import METRICS_FILE, write_csv, write_json
+from bnnlv.run_state import SavedData, read_data_state
+
+CONFIG_FILE = "config.yaml"
+
+
+class SavedRun(NamedTuple):
+    cfg: DictConfig  # the run's resolved config.yaml
+    model: BNNLV  # on the CPU, in eval mode
+    data: SavedData  # training standardiser and column names
+
+
+def checkpoint_path(run_dir: Path) -> Path:
+    """``run_dir/checkpoints/last.ckpt``; ValueError naming the folder if it is not a saved run."""
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise ValueError(f"run_dir={run_dir}: not a bnnlv run folder (no {CONFIG_FILE})")
+    path = run_dir / "checkpoints" / LAST
+    if not path.is_file():
+        raise ValueError(f"run_dir={run_dir}: no checkpoint at {path.relative_to(run_dir)}")
+    return path
+
+
+def load_run(run_dir: Path) -> SavedRun:
+    """The run's config, model and data state; the checkpoint is unpickled with weights_only."""
+    checkpoint = load_checkpoint(checkpoint_path(run_dir))
+    model = BNNLV(**checkpoint["hyper_parameters"])
+    model.load_state_dict(checkpoint["state_dict"])
+    model.eval()
+    cfg = OmegaConf.load(Path(run_dir) / CONFIG_FILE)
+    assert isinstance(cfg, DictConfig)
+    check_saved_config(cfg, Path(run_dir) / CONFIG_FILE)
+    return SavedRun(cfg, model, read_data_state(checkpoint))
+
+
+def validation_nll(model: BNNLV, data: RegressionDataModule) -> float | None:
+    """Mean validation NLL in original units, −(1/n) Σ_n [log p_std(y_n|x_n) − Σ_d log s_y,d]
+    (s_y the target std of the standardiser); None when the validation split is empty."""
+    x, y = (t.to(model.device) for t in data.tensors("val"))
+    if x.shape[0] == 0:
+        return None
+    log_density = model.predict(x, y).log_density
+    assert log_density is not None
+    return float(-(log_density.mean().item() - np.log(data.scaler.y_std).sum()))
+
+
+def score(
+    model: BNNLV, data: RegressionDataModule, out_dir: Path, seed: int, make_plots: bool
+) -> dict[str, Any]:
+    """``val_nll`` and the test metrics (:func:`bnnlv.evaluate.evaluate`, which also writes
+    predictions.csv and plots), each after ``torch.manual_seed(seed)``."""
+    model.eval()
+    torch.manual_seed(seed)
+    metrics: dict[str, Any] = {"val_nll": validation_nll(model, data)}
+    torch.manual_seed(seed)
+    return metrics | evaluate(model, data, out_dir, make_plots=make_plots)
+
+
+def _out_dir() -> Path:
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
+    """Score the saved run ``cfg.run_dir`` on its own data or on ``cfg.data``."""
+    run = load_run(Path(cfg.run_dir))
+    data_cfg = cfg.data if cfg.get("data") is not None else run.cfg.data
+    data: RegressionDataModule = instantiate(data_cfg, seed=run.cfg.seed, _convert_="all")
+    data.prepare()
+    shape = (data.in_features, data.out_features)
+    expected = (len(run.data.feature_names), len(run.data.target_names))
+    if shape != expected:
+        raise ValueError(f"data has {shape[0]} inputs and {shape[1]} targets; the model in "
+                         f"{cfg.run_dir} expects {expected[0]} and {expected[1]}")  # fmt: skip
+    data.use_scaler(run.data.scaler)
+    out_dir = _out_dir()
+    metrics = {"status": "ok"} | score(run.model, data, out_dir, run.cfg.seed, bool(cfg.plots))
+    write_json(out_dir / METRICS_FILE, metrics | {"run_dir": str(cfg.run_dir)})
+    return metrics
+
+
+def prediction_frame(
+    run: SavedRun, x: np.ndarray, seed: int
+) -> dict[str, np.ndarray]:  # fmt: skip
+    """Columns mean, std, epistemic_std, aleatoric_std (suffixed ``_<target>`` when there are
+    several targets) for raw inputs x [B, D_in], in original units: std² = epistemic + aleatoric."""
+    scaler = run.data.scaler
+    x_std = torch.as_tensor(scaler.x(x), dtype=torch.float32)
+    torch.manual_seed(seed)
+    moments = run.model.predict(x_std).moments  # [B, D_out] each
+    mean = scaler.y_inverse(moments.mean.numpy())
+    epistemic = moments.epistemic_var.numpy() * scaler.y_std**2
+    aleatoric = moments.aleatoric_var.numpy() * scaler.y_std**2
+    names = run.data.target_names
+    columns: dict[str, np.ndarray] = {}
+    for d, name in enumerate(names):
+        suffix = "" if len(names) == 1 else f"_{name}"
+        columns[f"mean{suffix}"] = mean[:, d]
+        columns[f"std{suffix}"] = np.sqrt(epistemic[:, d] + aleatoric[:, d])
+        columns[f"epistemic_std{suffix}"] = np.sqrt(epistemic[:, d])
+        columns[f"aleatoric_std{suffix}"] = np.sqrt(aleatoric[:, d])
+    return columns
+
+
+def predict_run(cfg: DictConfig) -> Path:
+    """Predict every row of the CSV ``cfg.data.path``; return the predictions.csv written."""
+    run = load_run(Path(cfg.run_dir))
+    if cfg.get("data") is None or cfg.data.get("path") is None:
+        raise ValueError("predict reads new inputs from a CSV: add data=csv data.path=FILE")
+    path = Path(cfg.data.path)
+    frame = read_table(path)
+    features = list(cfg.data.get("features") or run.data.feature_names)
+    if len(features) != len(run.data.feature_names):
+        raise ValueError(f"data.features lists {len(features)} columns; the model was trained "
+                         f"on {len(run.data.feature_names)}: {run.data.feature_names}")  # fmt: skip
+    for name in features:
+        if name not in frame.columns:
+            raise ValueError(f"{path}: input column {name!r} is not in the header; columns are "
+                             f"{list(frame.columns)} (set data.features to map them)")  # fmt: skip
+    x = np.stack([numeric_column(frame, name, path) for name in features], axis=1)  # [B, D_in]
+    columns = prediction_frame(run, x, int(run.cfg.seed))
+    clash = [name for name in columns if name in frame.columns]
+    if clash:
+        raise ValueError(f"{path}: input columns {clash} would be overwritten by predictions")
+    out = _out_dir() / "predictions.csv"
+    write_csv(out, pd.concat([frame, pd.DataFrame(columns)], axis=1))
+    return out
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="evaluate")
+@reported
+def evaluate_app(cfg: DictConfig) -> None:
+    """Hydra app of ``bnnlv evaluate``."""
+    metrics = evaluate_run(cfg)
+    val = metrics["val_nll"]
+    print(f"bnnlv: test NLL {metrics['test_nll']:.4f}, R² {metrics['test_r2']:.4f}, val NLL "
+          f"{'—' if val is None else f'{val:.4f}'} → {_out_dir()}")  # fmt: skip
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="predict")
+@reported
+def predict_app(cfg: DictConfig) -> None:
+    """Hydra app of ``bnnlv predict``."""
+    print(f"bnnlv: predictions → {predict_run(cfg)}")

@@ -1,0 +1,266 @@
+"""One table for a multirun: ``summary.csv``, ``summary_by_setting.csv``, ``summary.md`` and
+``summary.png`` in the sweep folder.
+
+Each job folder (``<sweep>/<job number>``) holds ``metrics.json`` (with ``status``) and Hydra's
+``.hydra/overrides.yaml``. A *swept* key is an override whose value differs between jobs; ``seed``
+is the replicate axis, every other swept key defines the *setting*. Per setting the metrics of the
+jobs with ``status: ok`` are reduced to mean ± standard error (see :func:`mean_se`).
+
+:class:`SummaryCallback` writes the summary when a multirun ends (registered in
+``configs/train.yaml`` under ``hydra.callbacks``) and makes the command exit 1 if any job failed;
+``bnnlv summarize <sweep dir>`` rebuilds the same files from the folders alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from bnnlv.results import METRICS_FILE, read_metrics, write_csv, write_text
+
+REPLICATE_KEY = "seed"
+MAIN_METRIC = "test_nll"
+# Shown in summary.md when present; summary_by_setting.csv reduces every numeric metric.
+TABLE_METRICS = ("val_nll", "test_nll", "test_rmse", "test_crps", "test_miscal_area")
+OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
+FIXED_COLUMNS = ("job", "status", "error")
+
+
+@dataclass(frozen=True)
+class Summary:
+    jobs: pd.DataFrame  # one row per job: job, status, error, overrides…, metrics…
+    settings: pd.DataFrame  # one row per setting: swept keys, n_jobs, n_ok, <m>_mean, <m>_se
+    swept: list[str]  # override keys whose value differs between jobs
+    fixed: dict[str, str]  # overrides shared by every job
+
+    @property
+    def n_failed(self) -> int:
+        return int((self.jobs["status"] != "ok").sum()) if len(self.jobs) else 0
+
+
+def mean_se(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and standard error of the mean of n replicates.
+
+    m = (1/n) Σ v_i,  se = s / √n with s² = Σ (v_i − m)² / (n − 1) (the unbiased sample variance).
+    One replicate has no spread estimate: se = NaN. No replicates: (NaN, NaN).
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 1:
+        raise ValueError(f"mean_se needs a 1-D sequence, got shape {v.shape}")
+    if v.size == 0:
+        return math.nan, math.nan
+    if v.size == 1:
+        return float(v[0]), math.nan
+    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(v.size))
+
+
+def _job_number(path: Path) -> tuple[int, str]:
+    return (int(path.name), "") if path.name.isdigit() else (sys.maxsize, path.name)
+
+
+def _read_overrides(job_dir: Path) -> dict[str, str]:
+    path = job_dir / OVERRIDES_FILE
+    if not path.is_file():
+        return {}
+    overrides: dict[str, str] = {}
+    for item in OmegaConf.to_container(OmegaConf.load(path)) or []:
+        key, _, value = str(item).partition("=")
+        overrides[key.lstrip("+~")] = value
+    return overrides
+
+
+def read_jobs(sweep_dir: Path) -> tuple[pd.DataFrame, list[str]]:
+    """One row per job folder (a sub-folder with metrics.json or Hydra's overrides), in job
+    order, and the override keys in first-seen order. A job without metrics.json is ``missing``."""
+    rows: list[dict[str, Any]] = []
+    keys: list[str] = []
+    folders = [p for p in Path(sweep_dir).iterdir() if p.is_dir()]
+    for job_dir in sorted(folders, key=_job_number):
+        has_metrics = (job_dir / METRICS_FILE).is_file()
+        if not has_metrics and not (job_dir / OVERRIDES_FILE).is_file():
+            continue
+        overrides = _read_overrides(job_dir)
+        keys += [k for k in overrides if k not in keys]
+        metrics = read_metrics(job_dir) if has_metrics else {"status": "missing"}
+        row: dict[str, Any] = {"job": job_dir.name, "status": metrics.pop("status", "unknown"),
+                               "error": metrics.pop("error", "")}  # fmt: skip
+        rows.append(row | overrides | {k: v for k, v in metrics.items() if k not in overrides})
+    return pd.DataFrame(rows, columns=None if rows else list(FIXED_COLUMNS)), keys
+
+
+def _metric_columns(jobs: pd.DataFrame, keys: list[str]) -> list[str]:
+    skip = set(FIXED_COLUMNS) | set(keys)
+    return [c for c in jobs.columns if c not in skip and pd.api.types.is_numeric_dtype(jobs[c])]
+
+
+def aggregate(jobs: pd.DataFrame, setting_keys: list[str], metrics: list[str]) -> pd.DataFrame:
+    """Per setting: n_jobs, n_ok and ``<m>_mean`` / ``<m>_se`` over its ok jobs (mean_se)."""
+    groups = jobs.groupby(setting_keys, sort=False, dropna=False) if setting_keys else [((), jobs)]
+    rows = []
+    for values, group in groups:
+        values = values if isinstance(values, tuple) else (values,)
+        ok = group[group["status"] == "ok"]
+        row: dict[str, Any] = dict(zip(setting_keys, values, strict=True))
+        row |= {"n_jobs": len(group), "n_ok": len(ok)}
+        for metric in metrics:
+            row[f"{metric}_mean"], row[f"{metric}_se"] = mean_se(ok[metric].dropna().tolist())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def summarize(sweep_dir: Path, metric: str = MAIN_METRIC) -> Summary:
+    """Read every job of ``sweep_dir`` and write summary.csv, summary_by_setting.csv,
+    summary.md and (when a metric is available) summary.png there."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise ValueError(f"sweep folder {str(sweep_dir)!r} does not exist")
+    jobs, keys = read_jobs(sweep_dir)
+    if jobs.empty:
+        raise ValueError(
+            f"{sweep_dir}: no job folders (none has {METRICS_FILE} or {OVERRIDES_FILE})"
+        )
+    swept = [k for k in keys if jobs[k].astype(str).nunique(dropna=False) > 1]
+    fixed = {k: str(jobs[k].iloc[0]) for k in keys if k not in swept}
+    setting_keys = [k for k in swept if k != REPLICATE_KEY]
+    metrics = _metric_columns(jobs, keys)
+    if metric not in metrics and (jobs["status"] == "ok").any():
+        raise ValueError(f"metric {metric!r} is not in the jobs' metrics; choose from {metrics}")
+    settings = aggregate(jobs, setting_keys, metrics)
+    summary = Summary(jobs, settings, swept, fixed)
+    write_csv(sweep_dir / "summary.csv", jobs)
+    write_csv(sweep_dir / "summary_by_setting.csv", settings)
+    plotted = metric in metrics and bool(settings[f"{metric}_mean"].notna().any())
+    if plotted:
+        plot_sweep(settings, setting_keys, metric, sweep_dir / "summary.png")
+    write_text(sweep_dir / "summary.md", to_markdown(summary, sweep_dir, setting_keys, plotted))
+    return summary
+
+
+def _axis_values(column: pd.Series) -> tuple[np.ndarray, list[str] | None]:
+    """Numeric x positions of a setting column, and tick labels when it is not numeric."""
+    numeric = pd.to_numeric(column, errors="coerce")
+    if numeric.notna().all():
+        return numeric.to_numpy(dtype=np.float64), None
+    labels = list(dict.fromkeys(column.astype(str)))
+    return column.astype(str).map(labels.index).to_numpy(dtype=np.float64), labels
+
+
+def plot_sweep(settings: pd.DataFrame, keys: list[str], metric: str, path: Path) -> None:
+    """Mean ± standard error of ``metric`` against each swept key, one panel per key; with two
+    keys, one line per value of the other key. No swept key: one point for the whole sweep."""
+    panels = keys or ["all jobs"]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.6), squeeze=False)
+    mean, se = settings[f"{metric}_mean"], settings[f"{metric}_se"].fillna(0.0)
+    for ax, key in zip(axes[0], panels, strict=True):
+        column = settings[key] if keys else pd.Series(["all"] * len(settings))
+        x, labels = _axis_values(column)
+        others = [k for k in keys if k != key]
+        groups = settings.groupby(others[0], sort=False) if len(others) == 1 else [("", settings)]
+        for value, group in groups:
+            order = np.argsort(x[group.index], kind="stable")
+            rows = group.index[order]
+            ax.errorbar(x[rows], mean[rows], yerr=se[rows], marker="o", capsize=3,
+                        linestyle="-" if len(keys) <= 2 else "none",
+                        label=f"{others[0]}={value}" if len(others) == 1 else None)  # fmt: skip
+        if labels is not None:
+            ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 4 else 0)
+        elif (x > 0).all() and x.max() / x.min() >= 20:
+            ax.set_xscale("log")
+        ax.set(xlabel=key, ylabel=metric)
+        if len(others) == 1:
+            ax.legend(fontsize="small")
+    fig.suptitle(f"{metric}: mean ± standard error over seeds")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "—" if math.isnan(value) else f"{value:.4g}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+
+
+def to_markdown(summary: Summary, sweep_dir: Path, setting_keys: list[str], plotted: bool) -> str:
+    jobs, settings = summary.jobs, summary.settings
+    shown = [m for m in TABLE_METRICS if f"{m}_mean" in settings.columns]
+    n_ok = len(jobs) - summary.n_failed
+    lines = [
+        f"# Sweep summary: {sweep_dir}",
+        "",
+        f"{len(jobs)} jobs: {n_ok} ok, {summary.n_failed} not ok.",
+    ]
+    if summary.fixed:
+        lines.append(
+            "Shared overrides: " + " ".join(f"`{k}={v}`" for k, v in summary.fixed.items())
+        )
+    lines += ["", "## By setting (mean ± standard error over seeds, ok jobs only)", ""]
+    rows = []
+    for _, row in settings.iterrows():
+        cells = [row[k] for k in setting_keys] + [f"{int(row['n_ok'])}/{int(row['n_jobs'])}"]
+        for m in shown:
+            mean, se = row[f"{m}_mean"], row[f"{m}_se"]
+            cells.append("—" if math.isnan(mean) else
+                         f"{mean:.4g}" + ("" if math.isnan(se) else f" ± {se:.2g}"))  # fmt: skip
+        rows.append(cells)
+    lines += _table([*setting_keys, "ok/jobs", *shown], rows)
+    lines += ["", "## Jobs", ""]
+    job_metrics = [m for m in TABLE_METRICS if m in jobs.columns]
+    columns = ["job", "status", *summary.swept, *job_metrics, "error"]
+    table = jobs.reindex(columns=columns).astype(object)
+    lines += _table(columns, table.where(table.notna(), "").values.tolist())
+    if plotted:
+        lines += ["", "![main metric against the swept settings](summary.png)"]
+    return "\n".join(lines) + "\n"
+
+
+class SummaryCallback(Callback):
+    """Hydra callback: summarise the sweep when the multirun ends. Jobs that are not ok join
+    ``bnnlv.cli.FAILED_JOBS`` (whatever process or machine ran them), so the command exits 1."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from bnnlv.cli import FAILED_JOBS
+
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        summary = summarize(sweep_dir)
+        n_ok = len(summary.jobs) - summary.n_failed
+        print(f"bnnlv: sweep: {n_ok} ok, {summary.n_failed} not ok → {sweep_dir / 'summary.md'}")
+        known = {path.resolve() for path in FAILED_JOBS}
+        for job in summary.jobs.loc[summary.jobs["status"] != "ok", "job"]:
+            if (sweep_dir / job).resolve() not in known:
+                FAILED_JOBS.append(sweep_dir / job)
+
+
+def summarize_main() -> None:
+    """``bnnlv summarize SWEEP_DIR [--metric NAME]``: rebuild the summary of a sweep folder."""
+    parser = argparse.ArgumentParser(prog="bnnlv summarize", description=summarize_main.__doc__)
+    parser.add_argument("sweep_dir", type=Path)
+    parser.add_argument("--metric", default=MAIN_METRIC, help="metric to plot (default test_nll)")
+    args = parser.parse_args(sys.argv[1:])
+    try:
+        summary = summarize(args.sweep_dir, args.metric)
+    except ValueError as error:
+        print(f"bnnlv: error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    n_ok = len(summary.jobs) - summary.n_failed
+    print(f"bnnlv: {n_ok} ok, {summary.n_failed} not ok → {args.sweep_dir / 'summary.md'}")

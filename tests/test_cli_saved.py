@@ -1,0 +1,159 @@
+"""Saved runs through the ``bnnlv`` command: evaluate, predict, resume, and same seed → same
+metrics.json (timings excluded: every timing key ends in ``_seconds``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import torch
+
+from bnnlv.module import BNNLV
+from tests.cli_inprocess import TINY, run_bnnlv
+
+SHUFFLED = [*TINY, "data.batch_size=10", "trainer.check_val_every_n_epoch=1"]  # 5 steps an epoch
+
+
+def metrics_of(folder: Path) -> dict[str, Any]:
+    return dict(json.loads((folder / "metrics.json").read_text()))
+
+
+def without_timings(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metrics.items() if not k.endswith("_seconds")}
+
+
+@pytest.fixture(scope="module")
+def saved_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("saved") / "run"
+    with pytest.MonkeyPatch.context() as patch:
+        assert run_bnnlv(patch, "train", *SHUFFLED, f"hydra.run.dir={run_dir}") == 0
+    return run_dir
+
+
+def test_checkpoint_loads_with_default_torch_loading(saved_run: Path) -> None:
+    checkpoint = torch.load(saved_run / "checkpoints" / "last.ckpt")  # weights_only by default
+    assert all(isinstance(v, (int, float, str, list, type(None)))
+               for v in checkpoint["hyper_parameters"].values())  # fmt: skip
+    model = BNNLV(**checkpoint["hyper_parameters"])
+    model.load_state_dict(checkpoint["state_dict"])
+    assert checkpoint["bnnlv"]["feature_names"] == ["x"]
+
+
+def test_same_seed_gives_the_same_metrics(
+    saved_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    again = tmp_path / "again"
+    assert run_bnnlv(monkeypatch, "train", *SHUFFLED, f"hydra.run.dir={again}") == 0
+    assert without_timings(metrics_of(again)) == without_timings(metrics_of(saved_run))
+    assert set(metrics_of(again)) - set(without_timings(metrics_of(again))) == {"fit_seconds"}
+
+
+def test_evaluate_reproduces_the_run_metrics(
+    saved_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "eval"
+    code = run_bnnlv(monkeypatch, "evaluate", f"run_dir={saved_run}", "plots=true",
+                     f"hydra.run.dir={out}")  # fmt: skip
+    assert code == 0
+    run, again = metrics_of(saved_run), metrics_of(out)
+    scores = [k for k in run if k.startswith(("test_", "val_"))]
+    assert scores and {k: again[k] for k in scores} == {k: run[k] for k in scores}
+    assert (out / "fit.png").is_file() and (out / "predictions.csv").is_file()
+
+
+def test_evaluate_on_another_data_config(
+    saved_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "other"
+    code = run_bnnlv(monkeypatch, "evaluate", f"run_dir={saved_run}", "data=toy_heteroscedastic",
+                     "data.n_points=200", "data.noise_seed=7", f"hydra.run.dir={out}",
+                     "plots=false")  # fmt: skip
+    assert code == 0
+    assert len(pd.read_csv(out / "predictions.csv")) == 40  # ⌈0.2 · 200⌉ test points
+    assert metrics_of(out)["test_nll"] != metrics_of(saved_run)["test_nll"]
+
+
+def test_evaluate_without_a_run_folder_fails_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "empty").mkdir()
+    code = run_bnnlv(monkeypatch, "evaluate", f"run_dir={tmp_path / 'empty'}",
+                     f"hydra.run.dir={tmp_path / 'out'}")  # fmt: skip
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "not a bnnlv run folder" in err and "Traceback" not in err
+
+
+def test_predict_new_inputs_in_original_units(
+    saved_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tested = pd.read_csv(saved_run / "predictions.csv")
+    inputs = tmp_path / "new.csv"
+    pd.DataFrame({"id": range(len(tested)), "x": tested["x"]}).to_csv(inputs, index=False)
+    out = tmp_path / "pred"
+    code = run_bnnlv(monkeypatch, "predict", f"run_dir={saved_run}", "data=csv",
+                     f"data.path={inputs}", f"hydra.run.dir={out}")  # fmt: skip
+    assert code == 0
+    predicted = pd.read_csv(out / "predictions.csv")
+    assert list(predicted.columns) == ["id", "x", "mean", "std", "epistemic_std", "aleatoric_std"]
+    # the same inputs and seed as the run's own test predictions: the same numbers
+    for column in ("mean", "std", "epistemic_std", "aleatoric_std"):
+        assert predicted[column].to_numpy() == pytest.approx(tested[column].to_numpy(), rel=1e-9)
+    total = (predicted["epistemic_std"] ** 2 + predicted["aleatoric_std"] ** 2) ** 0.5
+    assert predicted["std"].to_numpy() == pytest.approx(total.to_numpy())
+
+
+def test_predict_rejections(
+    saved_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("u,v\n1,2\n")
+    out = f"hydra.run.dir={tmp_path / 'out'}"
+    assert run_bnnlv(monkeypatch, "predict", f"run_dir={saved_run}", out) == 1
+    assert "data=csv data.path=FILE" in capsys.readouterr().err
+    code = run_bnnlv(monkeypatch, "predict", f"run_dir={saved_run}", "data=csv",
+                     f"data.path={wrong}", out)  # fmt: skip
+    assert code == 1
+    assert "input column 'x' is not in the header" in capsys.readouterr().err
+
+
+def test_resume_after_a_stop_reaches_the_uninterrupted_metrics(
+    saved_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stopped = tmp_path / "stopped"
+    start_epoch = BNNLV.on_train_epoch_start
+
+    def stop_at_epoch_1(self: BNNLV) -> None:
+        if self.current_epoch == 1:
+            raise RuntimeError("machine went away")
+        start_epoch(self)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(BNNLV, "on_train_epoch_start", stop_at_epoch_1)
+        code = run_bnnlv(patch, "train", *SHUFFLED, "checkpoint_every=1",
+                         f"hydra.run.dir={stopped}")  # fmt: skip
+    assert code == 1
+    assert metrics_of(stopped)["status"] == "failed" and metrics_of(stopped)["epoch"] == 1
+    assert run_bnnlv(monkeypatch, "train", f"resume={stopped}") == 0
+    assert without_timings(metrics_of(stopped)) == without_timings(metrics_of(saved_run))
+    log = pd.read_csv(stopped / "logs" / "metrics.csv")
+    assert sorted(log["train/energy_per_point"].dropna().index.map(log["epoch"])) == [0, 1]
+    assert (stopped / ".hydra" / "overrides.yaml").read_text().count("resume=") == 0
+
+
+def test_resume_can_train_longer_but_keeps_its_config(
+    saved_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    assert run_bnnlv(monkeypatch, "train", f"resume={saved_run}", "model=mlp") == 1
+    assert "cannot be combined with resume=" in capsys.readouterr().err
+    assert run_bnnlv(monkeypatch, "train", f"resume={tmp_path}") == 1
+    assert "not a bnnlv run folder" in capsys.readouterr().err
+    longer = tmp_path / "longer"
+    assert run_bnnlv(monkeypatch, "train", *SHUFFLED, f"hydra.run.dir={longer}") == 0
+    assert run_bnnlv(monkeypatch, "train", f"resume={longer}", "trainer.max_epochs=3") == 0
+    assert metrics_of(longer)["epochs"] == 3 and metrics_of(longer)["status"] == "ok"

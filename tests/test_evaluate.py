@@ -1,0 +1,99 @@
+"""evaluate(): metrics, predictions.csv and the unit conversions of a trained model."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from bnnlv.data.toy import ToyHeteroscedastic
+from bnnlv.evaluate import evaluate
+from bnnlv.module import BNNLV
+
+REQUIRED = {"test_nll", "test_rmse", "test_mae", "test_r2", "test_crps", "test_miscal_area",
+            "test_oracle_nll"}  # fmt: skip
+COLUMNS = ["x", "y", "mean", "std", "epistemic_std", "aleatoric_std", "nll"]
+
+
+@pytest.fixture(scope="module")
+def data() -> ToyHeteroscedastic:
+    data = ToyHeteroscedastic(n_points=60, batch_size=16)
+    data.prepare()
+    return data
+
+
+def _model(data: ToyHeteroscedastic, **kwargs: object) -> BNNLV:
+    torch.manual_seed(0)
+    args = dict(in_features=1, out_features=1, n_train=data.n_train, batch_size=16, hidden=[8],
+                n_samples_test=4, n_latent_test=3)  # fmt: skip
+    return BNNLV(**(args | kwargs))  # type: ignore[arg-type]
+
+
+def test_evaluate_writes_predictions_and_metrics(data: ToyHeteroscedastic, tmp_path: Path) -> None:
+    metrics = evaluate(_model(data), data, tmp_path, make_plots=False)
+    assert metrics.keys() >= REQUIRED
+    assert all(math.isfinite(metrics[k]) for k in REQUIRED)
+    frame = pd.read_csv(tmp_path / "predictions.csv")
+    assert len(frame) == len(data.splits.x_test)
+    assert set(COLUMNS) <= set(frame.columns)
+    np.testing.assert_allclose(frame["x"], data.splits.x_test[:, 0])
+    np.testing.assert_allclose(frame["y"], data.splits.y_test[:, 0])
+    np.testing.assert_allclose(
+        frame["std"] ** 2, frame["epistemic_std"] ** 2 + frame["aleatoric_std"] ** 2
+    )
+    assert frame["nll"].mean() == pytest.approx(metrics["test_nll"], rel=1e-6)
+    log_scale = math.log(data.scaler.y_std[0])
+    assert metrics["test_nll"] - metrics["test_nll_standardised"] == pytest.approx(log_scale)
+    oracle = -data.splits.oracle_log_density(data.splits.x_test, data.splits.y_test).mean()  # type: ignore[misc]
+    assert metrics["test_oracle_nll"] == pytest.approx(oracle)
+    assert not list(tmp_path.glob("*.png"))  # make_plots=False
+
+
+def test_deterministic_model_predictions_are_in_original_units(
+    data: ToyHeteroscedastic, tmp_path: Path
+) -> None:
+    """An MLP's predictive is N(f(x), σ²): mean = s_y f + m_y, std = s_y σ, NLL by hand."""
+    model = _model(data, latent="none", stochastic_layers=[])
+    with torch.no_grad():
+        model.log_noise_var.fill_(math.log(0.25))
+    metrics = evaluate(model, data, tmp_path, make_plots=False)
+    frame = pd.read_csv(tmp_path / "predictions.csv")
+    x, _ = data.tensors("test")
+    f = model.network(x[None]).output[0, :, 0].detach().numpy()
+    s_y, m_y = data.scaler.y_std[0], data.scaler.y_mean[0]
+    mean, std = s_y * f + m_y, s_y * 0.5
+    np.testing.assert_allclose(frame["mean"], mean, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(frame["std"], std, rtol=1e-5)
+    np.testing.assert_allclose(frame["epistemic_std"], 0.0, atol=1e-6)
+    y = data.splits.y_test[:, 0]
+    nll = 0.5 * np.log(2 * np.pi * std**2) + (y - mean) ** 2 / (2 * std**2)
+    assert metrics["test_nll"] == pytest.approx(nll.mean(), rel=1e-5)
+    assert metrics["test_rmse"] == pytest.approx(np.sqrt(((y - mean) ** 2).mean()), rel=1e-5)
+
+
+def test_entropy_columns_in_original_units(data: ToyHeteroscedastic, tmp_path: Path) -> None:
+    """One Gaussian component (an MLP): H = ½ log(2πe (s_y σ)²) exactly and I(y; W) = 0; a BNN+LV:
+    H = E_W H + I, I ≥ 0, and H below the Gaussian bound ½ log(2πe·Var) up to Monte Carlo noise."""
+    mlp = _model(data, latent="none", stochastic_layers=[])
+    with torch.no_grad():
+        mlp.log_noise_var.fill_(math.log(0.25))
+    evaluate(mlp, data, tmp_path, make_plots=False)
+    frame = pd.read_csv(tmp_path / "predictions.csv")
+    expected = 0.5 * math.log(2 * math.pi * math.e * (data.scaler.y_std[0] * 0.5) ** 2)
+    np.testing.assert_allclose(frame["entropy_total"], expected, rtol=1e-5)
+    np.testing.assert_allclose(frame["entropy_aleatoric"], expected, rtol=1e-5)
+    np.testing.assert_allclose(frame["entropy_epistemic"], 0.0, atol=1e-6)
+
+    evaluate(_model(data, posterior_std_init=0.3), data, tmp_path, make_plots=False)
+    frame = pd.read_csv(tmp_path / "predictions.csv")
+    np.testing.assert_allclose(
+        frame["entropy_total"], frame["entropy_aleatoric"] + frame["entropy_epistemic"], atol=1e-5
+    )
+    assert (frame["entropy_epistemic"] >= 0).all()
+    assert (frame["entropy_epistemic"] > 0.01).any()
+    bound = 0.5 * np.log(2 * np.pi * np.e * frame["std"] ** 2)
+    assert (frame["entropy_total"] <= bound + 0.1).all()

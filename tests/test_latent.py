@@ -1,0 +1,154 @@
+"""The latent posterior q(z_n): per-point tables, the amortised network, the prior."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from bnnlv.latent import AmortisedLatent, PerPointLatent, log_norm_prior, sample_prior
+from bnnlv.module import BNNLV
+from bnnlv.optim import RowAdam
+
+F64 = torch.float64
+
+
+def test_per_point_only_batch_rows_get_gradients() -> None:
+    latent = PerPointLatent(n_points=10, latent_dim=2, prior_var=1.5)
+    index = torch.tensor([1, 4, 4, 7])
+    out = latent(index, torch.zeros(4, 1), torch.zeros(4, 1), n_samples=3)
+    (out.z.sum() + out.log_ratio.sum() + out.log_norm_q.sum()).backward()
+    for table in (latent.mean, latent.rho):
+        grad = table.weight.grad
+        assert grad is not None
+        rows = set(grad.ne(0).any(dim=1).nonzero().squeeze(1).tolist())
+        assert rows == {1, 4, 7}
+        dense = grad
+        absent = [i for i in range(10) if i not in rows]
+        assert torch.equal(dense[absent], torch.zeros(len(absent), 2))
+        assert dense[[1, 4, 7]].abs().sum() > 0
+
+
+def test_per_point_rows_absent_from_a_batch_do_not_move_with_the_module_optimiser() -> None:
+    """With BNNLV's RowAdam, a row moves only on steps whose batch contains it (no stale
+    momentum), and rows never in a batch stay at their initial value."""
+    torch.manual_seed(0)
+    n = 12
+    model = BNNLV(1, 1, n_train=n, batch_size=4, hidden=[4], latent="per_point", lr=1e-2)
+    optimisers = model.configure_optimizers()
+    assert any(isinstance(o, RowAdam) for o in optimisers)
+    x, y = torch.randn(n, 1), torch.randn(n, 1)
+    tables = (model.latent.mean.weight, model.latent.rho.weight)  # type: ignore[union-attr]
+    initial = [t.detach().clone() for t in tables]
+    batches = [torch.arange(0, 4), torch.arange(4, 8)] * 3  # rows 8..11 never appear
+    for index in batches:
+        before = [t.detach().clone() for t in tables]
+        for o in optimisers:
+            o.zero_grad()
+        model.model_step(x[index], y[index], index, n_samples=3).energy.backward()
+        for o in optimisers:
+            o.step()
+        absent = torch.ones(n, dtype=torch.bool)
+        absent[index] = False
+        for table, old in zip(tables, before, strict=True):
+            assert torch.equal(table[absent], old[absent])
+            assert not torch.equal(table[index], old[index])
+    for table, old in zip(tables, initial, strict=True):
+        assert torch.equal(table[8:], old[8:])
+
+
+def _amortised() -> AmortisedLatent:
+    torch.manual_seed(0)
+    latent = AmortisedLatent(in_features=1, out_features=1, latent_dim=1, prior_var=2.0)
+    with torch.no_grad():  # the head starts at zero (q = N(0, γ/2) everywhere); perturb it
+        for p in latent.net[-1].parameters():
+            p.normal_()
+    return latent
+
+
+def test_amortised_network_sees_y() -> None:
+    """Changing y with x fixed changes q(z|x, y): the target, not x again, enters (defect §5.1)."""
+    latent = _amortised()
+    x, y = torch.randn(6, 1), torch.randn(6, 1)
+    index = torch.arange(6)
+    draws = []
+    for target in (y, y + 1.0, y):
+        torch.manual_seed(1)
+        draws.append(latent(index, x, target, n_samples=4))
+    assert torch.equal(draws[0].z, draws[2].z)
+    assert not torch.allclose(draws[0].z, draws[1].z)
+    assert not torch.allclose(draws[0].log_norm_q, draws[1].log_norm_q)
+
+
+def test_amortised_starts_at_half_the_prior_variance() -> None:
+    latent = AmortisedLatent(in_features=2, out_features=1, latent_dim=1, prior_var=3.0)
+    out = latent(torch.arange(5), torch.randn(5, 2), torch.randn(5, 1), n_samples=2)
+    expected = 0.5 * (math.log(2 * math.pi) + math.log(1.5))
+    torch.testing.assert_close(out.log_norm_q, torch.full((5,), expected))
+
+
+@pytest.mark.parametrize("kind", ["per_point", "amortised"])
+def test_latent_sample_shapes(kind: str) -> None:
+    latent_dim = 3
+    latent = (
+        PerPointLatent(20, latent_dim, prior_var=1.0)
+        if kind == "per_point"
+        else AmortisedLatent(2, 2, latent_dim, prior_var=1.0)
+    )
+    out = latent(torch.arange(5), torch.randn(5, 2), torch.randn(5, 2), n_samples=7)
+    assert out.z.shape == (7, 5, latent_dim)
+    assert out.log_ratio.shape == (7, 5)
+    assert out.log_norm_q.shape == (5,)
+
+
+def test_latent_log_ratio_is_exact_factor_minus_constant_with_the_same_noise() -> None:
+    gamma = 1.7
+    latent = PerPointLatent(5, latent_dim=2, prior_var=gamma).double()
+    with torch.no_grad():
+        latent.mean.weight.normal_()
+        latent.rho.weight.normal_()
+    index = torch.tensor([0, 2, 3])
+    torch.manual_seed(3)
+    out = latent(index, torch.zeros(3, 1), torch.zeros(3, 1), n_samples=4)
+    torch.manual_seed(3)
+    eps = torch.randn(4, 3, 2, dtype=F64)
+    mu = latent.mean.weight[index]
+    s2 = gamma * torch.sigmoid(latent.rho.weight[index])
+    z = mu + s2.sqrt() * eps
+    torch.testing.assert_close(out.z, z)
+    exact = ((s2 - gamma) / (2 * gamma * s2) * z**2 + mu / s2 * z).sum(-1)  # [K, S]
+    torch.testing.assert_close(out.log_ratio, exact - (mu**2 / (2 * s2)).sum(-1))
+    log_2pi = math.log(2 * math.pi)
+    torch.testing.assert_close(out.log_norm_q, (0.5 * (log_2pi + s2.log())).sum(-1))
+    assert (s2 <= gamma).all()
+
+
+def test_sample_prior_has_variance_gamma() -> None:
+    gamma, n = 2.5, 1_000_000
+    torch.manual_seed(0)
+    z = sample_prior(1, n, 1, gamma, like=torch.zeros((), dtype=F64))
+    assert z.shape == (1, n, 1) and z.dtype == F64
+    # std errors: mean sqrt(γ/n), variance γ·sqrt(2/n); 6 of them
+    assert abs(z.mean().item()) < 6 * math.sqrt(gamma / n)
+    assert abs(z.var().item() - gamma) < 6 * gamma * math.sqrt(2 / n)
+    assert sample_prior(3, 4, 2, gamma, like=torch.zeros(1)).shape == (3, 4, 2)
+
+
+def test_log_norm_prior() -> None:
+    assert log_norm_prior(3, 2.0) == pytest.approx(1.5 * math.log(2 * math.pi * 2.0))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "text"),
+    [
+        (dict(latent_dim=0), "latent_dim.*0"),
+        (dict(prior_var=-1.0), "-1.0"),
+        (dict(n_points=0), "n_points.*0"),
+        (dict(init_var_frac=1.0), "init_var_frac.*1.0"),
+    ],
+)
+def test_bad_latent_arguments_are_rejected(kwargs: dict, text: str) -> None:
+    args = dict(n_points=5, latent_dim=1, prior_var=1.0) | kwargs
+    with pytest.raises(ValueError, match=text):
+        PerPointLatent(**args)

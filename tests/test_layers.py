@@ -1,0 +1,187 @@
+"""Bayesian linear layers: shapes, the shared weight sample, the log-factor, layer selection."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from bnnlv.energy import exact_log_ratio
+from bnnlv.layers import BayesianLinear, BayesianMLP, select_layers
+
+F64 = torch.float64
+
+
+def _layer(d_in: int = 3, d_out: int = 2, prior_var: float = 1.5, **kwargs) -> BayesianLinear:
+    torch.manual_seed(0)
+    layer = BayesianLinear(d_in, d_out, prior_var, posterior_std_init=0.3, **kwargs).double()
+    with torch.no_grad():  # a non-trivial posterior: distinct means and variances
+        for p in layer.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    return layer
+
+
+def test_output_shape_is_sample_first() -> None:
+    layer = _layer(3, 2)
+    out = layer(torch.randn(5, 7, 3, dtype=F64))
+    assert out.output.shape == (5, 7, 2)
+    assert out.log_ratio.shape == (5,)
+
+
+def test_one_weight_sample_is_shared_by_the_batch() -> None:
+    layer = _layer(3, 2)
+    row = torch.randn(3, dtype=F64)
+    out = layer(row.expand(4, 6, 3)).output  # the same input row, 6 times, in 4 samples
+    assert torch.equal(out, out[:, :1].expand_as(out))  # identical within a sample
+    for k in range(1, 4):
+        assert not torch.allclose(out[0, 0], out[k, 0])  # different across samples
+
+
+def test_log_ratio_equals_exact_factor_minus_constant_with_the_same_noise() -> None:
+    """log_ratio_k = N·log f(W_k) − Σ m²/(2v), at the W_k that produced the output."""
+    layer = _layer(3, 2)
+    x = torch.randn(4, 5, 3, dtype=F64)
+    torch.manual_seed(123)
+    out = layer(x)
+    torch.manual_seed(123)  # re-draw the layer's noise: weights first, then biases
+    eps_w = torch.randn(4, 3, 2, dtype=F64)
+    eps_b = torch.randn(4, 2, dtype=F64)
+    v_w, v_b = layer.variances()
+    m_w, m_b = layer.weight_mean, layer.bias_mean
+    w = m_w + v_w.sqrt() * eps_w
+    b = m_b + v_b.sqrt() * eps_b
+    torch.testing.assert_close(out.output, x @ w + b[:, None, :])
+    exact = exact_log_ratio(w, m_w, v_w, layer.prior_var) + exact_log_ratio(
+        b, m_b, v_b, layer.prior_var
+    )
+    constant = (m_w**2 / (2 * v_w)).sum() + (m_b**2 / (2 * v_b)).sum()
+    torch.testing.assert_close(out.log_ratio, exact - constant)
+    assert out.log_ratio.unique().numel() == 4  # one value per weight sample
+
+
+def test_log_norms() -> None:
+    layer = _layer(3, 2, prior_var=1.5)
+    v_w, v_b = layer.variances()
+    log_2pi = torch.log(torch.tensor(2 * torch.pi, dtype=F64))
+    expected = 0.5 * (log_2pi + v_w.log()).sum() + 0.5 * (log_2pi + v_b.log()).sum()
+    torch.testing.assert_close(layer.log_norm_q(), expected)
+    assert layer.n_stochastic == 3 * 2 + 2
+    assert layer.log_norm_p() == pytest.approx(
+        8 * 0.5 * (log_2pi.item() + torch.log(torch.tensor(1.5)).item())
+    )
+
+
+def test_deterministic_layer_has_no_factor() -> None:
+    layer = _layer(3, 2, stochastic=False)
+    x = torch.randn(5, 3, dtype=F64).expand(4, 5, 3)
+    out = layer(x)
+    assert torch.equal(out.log_ratio, torch.zeros(4, dtype=F64))
+    assert torch.equal(out.output, x @ layer.weight_mean + layer.bias_mean)
+    assert torch.equal(out.output[0], out.output[3])
+    assert layer.n_stochastic == 0
+    assert layer.log_norm_p() == 0.0
+    assert layer.log_norm_q().item() == 0.0
+    assert not hasattr(layer, "weight_rho")
+
+
+@pytest.mark.parametrize("prior_var", [0.01, 1.0, 4.0])
+@pytest.mark.parametrize("std_init", [1e-3, 0.5, 10.0])
+def test_variance_never_exceeds_prior(prior_var: float, std_init: float) -> None:
+    layer = BayesianLinear(4, 3, prior_var, posterior_std_init=std_init)
+    assert all((v <= prior_var).all() for v in layer.variances())
+    with torch.no_grad():
+        layer.weight_rho.copy_(20 * torch.randn_like(layer.weight_rho))
+        layer.bias_rho.fill_(60.0)
+    v_w, v_b = layer.variances()
+    assert (v_w <= prior_var).all() and (v_b <= prior_var).all() and (v_w > 0).any()
+
+
+def test_initial_std_is_the_configured_one_when_below_the_prior() -> None:
+    layer = BayesianLinear(4, 3, prior_var=1.0, posterior_std_init=1e-3)
+    v_w, v_b = layer.variances()
+    torch.testing.assert_close(v_w.sqrt(), torch.full_like(v_w, 1e-3))
+    torch.testing.assert_close(v_b.sqrt(), torch.full_like(v_b, 1e-3))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "text"),
+    [
+        (dict(in_features=0), "0x2"),
+        (dict(prior_var=-1.0), "-1.0"),
+        (dict(posterior_std_init=0.0), "0.0"),
+    ],
+)
+def test_bad_layer_arguments_are_rejected(kwargs: dict, text: str) -> None:
+    args = dict(in_features=3, out_features=2, prior_var=1.0, posterior_std_init=0.1) | kwargs
+    with pytest.raises(ValueError, match=text):
+        BayesianLinear(**args)
+
+
+# ---------------------------------------------------------------------------------------------
+# Layer selection and the MLP
+
+NAMES = ["layer0", "layer1", "layer2"]
+
+
+@pytest.mark.parametrize(
+    ("selector", "chosen"),
+    [
+        ("all", {0, 1, 2}),
+        (None, {0, 1, 2}),
+        ([], set()),
+        ([-1], {2}),
+        ([0, -1], {0, 2}),
+        ([-3], {0}),
+        (["layer1"], {1}),
+        ("layer1", {1}),
+        ([0, "layer2"], {0, 2}),
+    ],
+)
+def test_select_layers(selector: object, chosen: set[int]) -> None:
+    assert select_layers(selector, NAMES) == chosen  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("selector", [[3], [-4], ["layer9"], "hidden", [True]])
+def test_select_layers_rejects_a_selector_naming_no_layer(selector: object) -> None:
+    bad = selector if isinstance(selector, str) else selector[0]  # type: ignore[index]
+    with pytest.raises(ValueError, match=repr(bad) if isinstance(bad, str) else str(bad)):
+        select_layers(selector, NAMES)  # type: ignore[arg-type]
+
+
+def test_mlp_partially_stochastic() -> None:
+    torch.manual_seed(0)
+    mlp = BayesianMLP(2, [4, 5], 1, prior_var=1.0, posterior_std_init=0.1, stochastic_layers=[-1])
+    assert [layer.stochastic for layer in mlp.layers] == [False, False, True]
+    assert mlp.n_stochastic == 5 * 1 + 1
+    out = mlp(torch.randn(3, 6, 2))
+    assert out.output.shape == (3, 6, 1)
+    assert out.log_ratio.shape == (3,)
+    deterministic = BayesianMLP(2, [4], 1, 1.0, 0.1, stochastic_layers=[])
+    out = deterministic(torch.randn(6, 2).expand(3, 6, 2))
+    assert deterministic.n_stochastic == 0
+    assert torch.equal(out.log_ratio, torch.zeros(3))
+    assert torch.equal(out.output[0], out.output[2])
+
+
+def test_mlp_log_ratio_is_the_sum_over_its_layers() -> None:
+    torch.manual_seed(0)
+    mlp = BayesianMLP(2, [4], 3, prior_var=1.0, posterior_std_init=0.2).double()
+    x = torch.randn(5, 6, 2, dtype=F64)
+    torch.manual_seed(7)
+    out = mlp(x)
+    torch.manual_seed(7)
+    first = mlp.layers[0](x)
+    second = mlp.layers[1](torch.relu(first.output))
+    torch.testing.assert_close(out.output, second.output)
+    torch.testing.assert_close(out.log_ratio, first.log_ratio + second.log_ratio)
+    expected_norm = mlp.layers[0].log_norm_q() + mlp.layers[1].log_norm_q()
+    torch.testing.assert_close(mlp.log_norm_q(), expected_norm)
+    assert mlp.log_norm_p() == pytest.approx(
+        mlp.layers[0].log_norm_p() + mlp.layers[1].log_norm_p()
+    )
+    assert isinstance(mlp.layers, nn.ModuleList)
+
+
+def test_mlp_rejects_bad_hidden_sizes() -> None:
+    with pytest.raises(ValueError, match="-4"):
+        BayesianMLP(2, [4, -4], 1, 1.0, 0.1)

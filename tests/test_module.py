@@ -1,0 +1,311 @@
+"""The BNNLV Lightning module: model_step, prediction, the seed's defects pinned (method.md §5)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pandas as pd
+import pytest
+import torch
+from lightning.pytorch.loggers import CSVLogger
+from torch import Tensor, nn
+from torch.distributions import Normal
+
+import bnnlv.module
+from bnnlv.data.module import TensorBatches
+from bnnlv.layers import LayerOutput
+from bnnlv.module import BNNLV
+from bnnlv.optim import RowAdam
+from bnnlv.predictive import gaussian_log_lik
+
+
+def _model(**kwargs: Any) -> BNNLV:
+    torch.manual_seed(0)
+    args: dict[str, Any] = dict(
+        in_features=2, out_features=1, n_train=40, batch_size=8, hidden=[6, 5], lr=1e-2
+    )
+    return BNNLV(**(args | kwargs))
+
+
+def _batch(b: int = 8, d_in: int = 2, d_out: int = 1) -> tuple[Tensor, Tensor, Tensor]:
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(b, d_in, generator=g), torch.randn(b, d_out, generator=g), torch.arange(b)
+
+
+@pytest.fixture
+def energy_spy(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Record the arguments model_step passes to the energy."""
+    calls: list[dict[str, Any]] = []
+    real = bnnlv.module.bb_alpha_energy
+
+    def spy(*args: Any) -> Tensor:
+        names = ["log_lik", "log_ratio_w", "log_ratio_z", "log_norm_q_w", "log_norm_p_w",
+                 "log_norm_q_z", "log_norm_p_z", "n_data", "alpha"]  # fmt: skip
+        calls.append(dict(zip(names, args, strict=True)))
+        return real(*args)
+
+    monkeypatch.setattr(bnnlv.module, "bb_alpha_energy", spy)
+    return calls
+
+
+@pytest.mark.parametrize("latent", ["per_point", "amortised", "none"])
+def test_model_step_energy_is_finite_and_differentiable(latent: str) -> None:
+    model = _model(latent=latent)
+    x, y, index = _batch()
+    out = model.model_step(x, y, index, n_samples=4)
+    assert out.energy.shape == () and torch.isfinite(out.energy)
+    out.energy.backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g.to_dense()).all() for g in grads)
+    assert model.log_noise_var.grad is not None
+
+
+def test_weight_log_factor_is_one_value_per_sample_from_the_same_forward(
+    energy_spy: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Defect §5.2: log f(W) is [K], one value per weight sample, taken from the very forward pass
+    that produced F (not summed over samples, not from a second draw)."""
+    model = _model()
+    forwards: list[LayerOutput] = []
+    real_forward = model.network.forward
+
+    def recording_forward(x: Tensor) -> LayerOutput:
+        out = real_forward(x)
+        forwards.append(out)
+        return out
+
+    monkeypatch.setattr(model.network, "forward", recording_forward)
+    x, y, index = _batch()
+    model.model_step(x, y, index, n_samples=5)
+    (call,) = energy_spy
+    (forward,) = forwards
+    assert call["log_ratio_w"].shape == (5,)
+    assert call["log_ratio_w"].unique().numel() == 5
+    assert call["log_ratio_w"] is forward.log_ratio
+    torch.testing.assert_close(
+        call["log_lik"], gaussian_log_lik(y, forward.output, model.log_noise_var)
+    )
+    assert call["log_ratio_z"].shape == (5, 8) and call["log_norm_q_z"].shape == (8,)
+    assert call["n_data"] == 40
+
+
+def test_amortised_network_receives_the_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defect §5.1, at the module level: with 1-D x and y (the tutorial's case) the inference
+    network must get y, not x a second time."""
+    model = _model(in_features=1, latent="amortised")
+    seen: list[tuple[Tensor, Tensor]] = []
+    real_forward = model.latent.forward  # type: ignore[union-attr]
+
+    def recording_forward(index: Tensor, x: Tensor, y: Tensor, n_samples: int) -> Any:
+        seen.append((x, y))
+        return real_forward(index, x, y, n_samples)
+
+    monkeypatch.setattr(model.latent, "forward", recording_forward)
+    x, y, index = _batch(d_in=1)
+    model.model_step(x, y, index, n_samples=3)
+    ((x_seen, y_seen),) = seen
+    assert torch.equal(x_seen, x) and torch.equal(y_seen, y)
+
+
+class _ReturnsZ(nn.Module):
+    """A 'network' whose output is its last input column: the latent z it was given."""
+
+    def forward(self, inputs: Tensor) -> LayerOutput:
+        return LayerOutput(inputs[..., -1:], inputs.new_zeros(inputs.shape[0]))
+
+
+@pytest.mark.parametrize(
+    ("in_features", "latent_prior_var", "gamma"), [(1, 2.5, 2.5), (3, None, 3.0), (2, 0.3, 0.3)]
+)
+def test_test_time_latent_comes_from_the_prior_with_configured_gamma(
+    in_features: int, latent_prior_var: float | None, gamma: float
+) -> None:
+    """Defect §5.3: test-time z ~ N(0, γ) with THE configured γ (default: input dimension), never
+    from q(z_n), whatever the trained per-point posteriors are."""
+    model = _model(in_features=in_features, latent_prior_var=latent_prior_var)
+    with torch.no_grad():
+        model.latent.mean.weight.fill_(5.0)  # type: ignore[union-attr]
+    model.network = _ReturnsZ()
+    m, l_, b = 100, 100, 100
+    z = model.sample_outputs(torch.zeros(b, in_features), n_weights=m, n_latent=l_)
+    assert z.shape == (m, l_, b, 1)
+    n = z.numel()
+    assert abs(z.mean().item()) < 6 * math.sqrt(gamma / n)
+    assert abs(z.var().item() - gamma) < 6 * gamma * math.sqrt(2 / n)
+    moments = model.predict(torch.zeros(b, in_features), n_weights=m, n_latent=l_).moments
+    # all of z's variance is latent (aleatoric); the 'network' has no weight uncertainty
+    noise = model.log_noise_var.exp()
+    assert abs((moments.aleatoric_var - noise).mean().item() - gamma) < 0.05 * gamma
+
+
+@pytest.mark.parametrize(("n_weights", "n_latent"), [(1, 50), (2, 30), (50, 1), (3, 7)])
+def test_prediction_never_returns_zeros(n_weights: int, n_latent: int) -> None:
+    """Defect §5.4: any split between weight and latent samples gives a real prediction."""
+    model = _model(n_samples_test=n_weights, n_latent_test=n_latent)
+    with torch.no_grad():
+        for layer in model.network.layers:
+            layer.bias_mean.fill_(0.7)  # a mean well away from zero
+    x, y, _ = _batch(b=9)
+    torch.manual_seed(5)
+    pred = model.predict(x, y)
+    torch.manual_seed(5)
+    f = model.sample_outputs(x, n_weights, n_latent)
+    assert pred.moments.mean.shape == (9, 1)
+    assert (pred.moments.mean != 0).all()
+    torch.testing.assert_close(pred.moments.mean, f.mean((0, 1)))
+    assert pred.log_density is not None and torch.isfinite(pred.log_density).all()
+    assert (pred.moments.aleatoric_var > 0).all()
+    if n_weights == 1:
+        assert torch.equal(pred.moments.epistemic_var, torch.zeros(9, 1))
+    else:
+        assert (pred.moments.epistemic_var > 0).all()
+
+
+def test_prediction_in_chunks_equals_one_pass() -> None:
+    model = _model(latent="none", stochastic_layers=[], n_samples_test=2)
+    x, y, _ = _batch(b=10)
+    whole = model.predict(x, y)
+    model.predict_chunk = 3
+    chunked = model.predict(x, y)
+    for a, b in zip(whole.moments, chunked.moments, strict=True):
+        torch.testing.assert_close(a, b)
+    torch.testing.assert_close(whole.log_density, chunked.log_density)
+    torch.testing.assert_close(whole.log_density_per_output, chunked.log_density_per_output)
+
+
+def test_latent_none_has_no_latent_input() -> None:
+    model = _model(latent="none")
+    assert model.latent is None and model.n_latent_test == 1
+    assert model.network.layers[0].weight_mean.shape[0] == 2
+    x, y, index = _batch()
+    assert torch.isfinite(model.model_step(x, y, index, n_samples=3).energy)
+    assert model.sample_outputs(x, 4, 1).shape == (4, 1, 8, 1)
+    assert len(model.configure_optimizers()) == 1
+
+
+def test_optimisers_per_latent_kind() -> None:
+    per_point = _model(latent="per_point").configure_optimizers()
+    assert [type(o) for o in per_point] == [torch.optim.Adam, RowAdam]
+    amortised = _model(latent="amortised")
+    (adam,) = amortised.configure_optimizers()
+    optimised = {id(p) for group in adam.param_groups for p in group["params"]}
+    assert {id(p) for p in amortised.parameters()} == optimised
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
+def test_mlp_energy_is_minus_mean_log_likelihood(alpha: float) -> None:
+    """stochastic_layers=[] and no latent: E/N = −(1/S) Σ_n log N(y_n | f(x_n), σ²)."""
+    model = _model(latent="none", stochastic_layers=[], alpha=alpha)
+    with torch.no_grad():
+        model.log_noise_var.fill_(math.log(0.3))
+    x, y, index = _batch()
+    for n_samples in (1, 3):
+        energy = model.model_step(x, y, index, n_samples=n_samples).energy
+        f = model.network(x[None]).output[0]
+        log_lik = Normal(f, math.sqrt(0.3)).log_prob(y).sum(-1)
+        torch.testing.assert_close(energy, -log_lik.mean())
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("alpha", 1.5),
+        ("alpha", -0.2),
+        ("hidden", []),
+        ("hidden", [4, 0]),
+        ("lr", -1.0),
+        ("lr", 0),
+        ("latent", "everywhere"),
+        ("latent_dim", 0),
+        ("n_samples_train", 0),
+        ("n_samples_test", -3),
+        ("n_latent_test", 2.5),
+        ("latent_prior_var", -1.0),
+        ("latent_prior_var", float("inf")),
+        ("prior_var", 0.0),
+        ("posterior_std_init", -1e-3),
+        ("noise_std_init", 0.0),
+        ("latent_lr", -0.1),
+        ("batch_size", 0),
+        ("n_train", 0),
+        ("stochastic_layers", [7]),
+        ("latent_init_var_frac", 1.5),
+        ("compile", "yes"),
+    ],
+)
+def test_invalid_constructor_values_are_rejected(key: str, value: Any) -> None:
+    """ValueError naming the key and the value (for a list, its bad entry)."""
+    with pytest.raises(ValueError) as error:
+        _model(**{key: value})
+    message = str(error.value)
+    shown = value[-1] if isinstance(value, list) and value else value
+    assert key in message
+    assert repr(shown) in message
+
+
+# Lightning's own deprecation warning from torch's pytree (not ours); bnnlv.train silences it too.
+LIGHTNING_FIT = pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")
+
+
+def _fit(model: BNNLV, epochs: int, logger: Any = False) -> L.Trainer:
+    """A Lightning fit on 40 rows in batches of 16 (3 steps per epoch), no validation."""
+    g = torch.Generator().manual_seed(2)
+    x, y = torch.randn(40, 2, generator=g), torch.randn(40, 1, generator=g)
+    loader = TensorBatches(x, y, 16, True, torch.Generator().manual_seed(0))
+    trainer = L.Trainer(max_epochs=epochs, logger=logger, accelerator="cpu", devices=1,
+                        enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, log_every_n_steps=1)  # fmt: skip
+    trainer.fit(model, train_dataloaders=loader)
+    return trainer
+
+
+@LIGHTNING_FIT
+def test_epoch_figures_are_one_row_per_epoch_at_lightnings_step(tmp_path: Path) -> None:
+    """Written straight to the logger (no self.log): epoch, Lightning's epoch-end step (last
+    batch index so far), and the noise std of the model at the end of that epoch."""
+    model = _model(n_train=40, batch_size=16)
+    _fit(model, epochs=2, logger=CSVLogger(tmp_path, name="", version="logs"))
+    log = pd.read_csv(tmp_path / "logs" / "metrics.csv")
+    assert list(log["epoch"]) == [0, 1] and list(log["step"]) == [2, 5]
+    noise_std = model.log_noise_var.detach().mul(0.5).exp().mean().item()
+    assert log["train/noise_std"].iloc[-1] == pytest.approx(noise_std, rel=1e-6)
+    assert (log["train/rmse"] > 0).all() and log["train/energy_per_point"].notna().all()
+
+
+@LIGHTNING_FIT
+def test_compile_switch_wraps_the_training_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """compile=True trains through torch.compile(model_step) (a recording stand-in here: the
+    real compiler takes a minute on a CPU, see the slow test); compile=False never calls it."""
+    compiled: list[Any] = []
+    calls: list[int] = []
+
+    def fake_compile(fn: Any) -> Any:
+        compiled.append(fn)
+
+        def step(*args: Any) -> Any:
+            calls.append(args[0].shape[0])
+            return fn(*args)
+
+        return step
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    _fit(_model(n_train=40, batch_size=16), epochs=1)
+    assert compiled == [] and calls == []
+    model = _model(n_train=40, batch_size=16, compile=True)
+    assert compiled == [model.model_step]
+    _fit(model, epochs=1)
+    assert calls == [16, 16, 8]
+
+
+@LIGHTNING_FIT
+@pytest.mark.filterwarnings("ignore:.*torch.jit.script_method.*:DeprecationWarning")
+@pytest.mark.slow
+def test_compiled_training_step_trains() -> None:
+    model = _model(n_train=40, batch_size=16, compile=True)
+    before = model.network.layers[0].weight_mean.detach().clone()
+    _fit(model, epochs=2)
+    assert not torch.equal(before, model.network.layers[0].weight_mean)
+    assert torch.isfinite(model.model_step(*_batch(), n_samples=2).energy)

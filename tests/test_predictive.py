@@ -1,0 +1,83 @@
+"""The mixture predictive and its variance decomposition (method.md §4)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.distributions import Normal
+
+from bnnlv.predictive import gaussian_log_lik, mixture_log_density, moments
+
+F64 = torch.float64
+
+
+def _setup(m: int, l_: int, b: int = 5, d: int = 2, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    f = torch.randn(m, l_, b, d, generator=g, dtype=F64)
+    log_noise_var = torch.randn(d, generator=g, dtype=F64) - 1.0
+    y = torch.randn(b, d, generator=g, dtype=F64)
+    return f, log_noise_var, y
+
+
+def test_one_component_is_the_gaussian_log_density() -> None:
+    f, log_noise_var, y = _setup(1, 1)
+    joint, marginal = mixture_log_density(f, log_noise_var, y)
+    expected = Normal(f[0, 0], (0.5 * log_noise_var).exp()).log_prob(y)  # [B, D]
+    torch.testing.assert_close(marginal, expected)
+    torch.testing.assert_close(joint, expected.sum(-1))
+    torch.testing.assert_close(gaussian_log_lik(y, f[0, 0], log_noise_var), expected.sum(-1))
+
+
+def test_identical_components_equal_one_component() -> None:
+    f, log_noise_var, y = _setup(1, 1)
+    one = mixture_log_density(f, log_noise_var, y)
+    many = mixture_log_density(f.expand(3, 4, *f.shape[2:]), log_noise_var, y)
+    for a, b in zip(one, many, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_two_components_hand_case() -> None:
+    """log(½ N(y; a, σ²) + ½ N(y; b, σ²)), with the components on the weight or the latent axis."""
+    a, b, y, var = 0.5, -1.5, torch.tensor([[0.2]], dtype=F64), 0.3
+    log_noise_var = torch.tensor([math.log(var)], dtype=F64)
+    expected = math.log(
+        0.5 * math.exp(-((0.2 - a) ** 2) / (2 * var)) / math.sqrt(2 * math.pi * var)
+        + 0.5 * math.exp(-((0.2 - b) ** 2) / (2 * var)) / math.sqrt(2 * math.pi * var)
+    )
+    pair = torch.tensor([a, b], dtype=F64)
+    for f in (pair.reshape(2, 1, 1, 1), pair.reshape(1, 2, 1, 1)):
+        joint, marginal = mixture_log_density(f, log_noise_var, y)
+        assert abs(joint.item() - expected) < 1e-12
+        assert abs(marginal.item() - expected) < 1e-12
+
+
+def test_joint_is_not_the_product_of_marginals_for_a_mixture() -> None:
+    f, log_noise_var, y = _setup(3, 2)
+    joint, marginal = mixture_log_density(f, log_noise_var, y)
+    assert joint.shape == (5,) and marginal.shape == (5, 2)
+    assert not torch.allclose(joint, marginal.sum(-1))
+
+
+def test_epistemic_is_zero_when_weight_samples_agree() -> None:
+    f, log_noise_var, _ = _setup(1, 6)
+    out = moments(f.expand(4, *f.shape[1:]), log_noise_var)
+    torch.testing.assert_close(out.epistemic_var, torch.zeros(5, 2, dtype=F64))
+    expected_aleatoric = f[0].var(0, unbiased=False) + log_noise_var.exp()
+    torch.testing.assert_close(out.aleatoric_var, expected_aleatoric)
+
+
+def test_aleatoric_is_the_noise_when_latent_draws_agree() -> None:
+    f, log_noise_var, _ = _setup(6, 1)
+    out = moments(f.expand(-1, 4, -1, -1), log_noise_var)
+    torch.testing.assert_close(out.aleatoric_var, log_noise_var.exp().expand(5, 2))
+    torch.testing.assert_close(out.epistemic_var, f[:, 0].var(0, unbiased=False))
+
+
+def test_total_variance_is_the_law_of_total_variance() -> None:
+    f, log_noise_var, _ = _setup(7, 3)
+    out = moments(f, log_noise_var)
+    torch.testing.assert_close(out.mean, f.mean((0, 1)))
+    total = (f**2).mean((0, 1)) - f.mean((0, 1)) ** 2 + log_noise_var.exp()
+    torch.testing.assert_close(out.total_var, total)
+    assert (out.epistemic_var > 0).all() and (out.aleatoric_var > log_noise_var.exp()).all()

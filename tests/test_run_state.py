@@ -1,0 +1,28 @@
+"""bnnlv.run_state: the data state a checkpoint carries loads with weights_only=True."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bnnlv.data.toy import ToyHeteroscedastic
+from bnnlv.run_state import KEY, data_state, read_data_state
+
+
+def test_data_state_round_trips_through_safe_loading(tmp_path: Path) -> None:
+    data = ToyHeteroscedastic(n_points=50, batch_size=10)
+    torch.save({KEY: data_state(data)}, tmp_path / "state.ckpt")
+    saved = read_data_state(torch.load(tmp_path / "state.ckpt", weights_only=True))
+    for field in ("x_mean", "x_std", "y_mean", "y_std"):
+        np.testing.assert_array_equal(getattr(saved.scaler, field), getattr(data.scaler, field))
+    assert saved.feature_names == ["x"] and saved.target_names == ["y"]
+    raw = data.splits.y_test
+    np.testing.assert_allclose(saved.scaler.y_inverse(data.scaler.y(raw)), raw)
+
+
+def test_a_checkpoint_without_data_state_is_rejected() -> None:
+    with pytest.raises(ValueError, match="no bnnlv data state"):
+        read_data_state({"state_dict": {}})

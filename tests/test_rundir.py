@@ -1,0 +1,46 @@
+"""bnnlv.rundir: run folders claimed atomically, never shared."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from bnnlv.rundir import RESUMED_HYDRA_SUBDIR, claim_dir, hydra_subdir, run_dir
+
+
+def test_the_same_name_twice_gives_two_folders(tmp_path: Path) -> None:
+    prefix = str(tmp_path / "2025-01-01" / "10-00-00")
+    first, second = claim_dir(prefix), claim_dir(prefix)
+    assert first == prefix and second == f"{prefix}-2"
+    assert Path(first).is_dir() and Path(second).is_dir()
+
+
+def test_runs_started_together_never_share_a_folder(tmp_path: Path) -> None:
+    prefix = str(tmp_path / "10-00-00")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        claimed = list(pool.map(lambda _: claim_dir(prefix), range(16)))
+    assert len(set(claimed)) == 16
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(Path(c).name for c in claimed)
+
+
+def test_claim_rejects_an_empty_prefix() -> None:
+    with pytest.raises(ValueError, match="non-empty path, got ''"):
+        claim_dir("")
+
+
+def test_run_dir_is_the_resumed_folder_or_a_new_one(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("seed: 0\n")
+    assert run_dir(str(run), str(tmp_path / "new")) == str(run)
+    assert not (tmp_path / "new").exists()
+    assert run_dir(None, str(tmp_path / "new")) == str(tmp_path / "new")
+    with pytest.raises(ValueError, match="not a bnnlv run folder"):
+        run_dir(str(tmp_path / "new"), str(tmp_path / "other"))
+
+
+def test_a_resumed_run_keeps_its_original_hydra_record() -> None:
+    assert hydra_subdir(None) == ".hydra"
+    assert hydra_subdir("outputs/run") == RESUMED_HYDRA_SUBDIR

@@ -1,0 +1,57 @@
+"""The single-run orchestration: building from the config, and a failed run's record."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from omegaconf import DictConfig
+
+from bnnlv.data.toy import ToyHeteroscedastic
+from bnnlv.module import BNNLV
+from bnnlv.train import build, len_epoch, train
+
+
+def test_build_sizes_the_model_from_the_data(compose_train: Callable[..., DictConfig]) -> None:
+    cfg = compose_train(
+        "data.n_points=100", "model.hidden=[8,4]", "alpha=0.3", "prior.latent_var=2.0"
+    )
+    data, model = build(cfg)
+    assert isinstance(data, ToyHeteroscedastic) and isinstance(model, BNNLV)
+    assert data.n_train == 70
+    assert model.n_train == 70 and model.alpha == 0.3 and model.latent_prior_var == 2.0
+    assert [layer.weight_mean.shape for layer in model.network.layers] == [(2, 8), (8, 4), (4, 1)]
+    assert len_epoch(data) == 1  # the default batch (560) exceeds the 70 training points
+
+
+def test_build_defaults_gamma_to_the_input_dimension(
+    compose_train: Callable[..., DictConfig],
+) -> None:
+    _, model = build(compose_train("data.n_points=100"))
+    assert model.latent_prior_var == 1.0
+
+
+@pytest.mark.parametrize("alpha", ["1.5", "-0.5"])
+def test_build_rejects_alpha_outside_the_unit_interval(
+    compose_train: Callable[..., DictConfig], alpha: str
+) -> None:
+    with pytest.raises(ValueError, match=f"alpha.*{alpha}"):
+        build(compose_train(f"alpha={alpha}", "data.n_points=100"))
+
+
+def test_len_epoch_rounds_up(compose_train: Callable[..., DictConfig]) -> None:
+    data, _ = build(compose_train("data.n_points=100", "data.batch_size=32"))
+    assert len_epoch(data) == 3  # 70 training points in batches of 32
+
+
+def test_failed_run_records_status_and_reason(
+    compose_train: Callable[..., DictConfig], tmp_path: Path
+) -> None:
+    cfg = compose_train("data.n_points=5")
+    with pytest.raises(Exception, match="n_points"):  # Hydra wraps the constructor's ValueError
+        train(cfg, tmp_path)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "failed"
+    assert "n_points" in metrics["error"] and "5" in metrics["error"]
