@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 from torch import Tensor, nn
@@ -213,23 +213,28 @@ class BayesianMLP(nn.Module):
         )
 
     @property
+    def bayesian_layers(self) -> list[BayesianLinear]:
+        """The layers, typed (``nn.ModuleList`` yields plain ``nn.Module``)."""
+        return [cast(BayesianLinear, layer) for layer in self.layers]
+
+    @property
     def n_stochastic(self) -> int:
-        return sum(layer.n_stochastic for layer in self.layers)
+        return sum(layer.n_stochastic for layer in self.bayesian_layers)
 
     def log_norm_q(self) -> Tensor:
-        return torch.stack([layer.log_norm_q() for layer in self.layers]).sum()
+        return torch.stack([layer.log_norm_q() for layer in self.bayesian_layers]).sum()
 
     def log_norm_p(self) -> float:
-        return sum(layer.log_norm_p() for layer in self.layers)
+        return sum(layer.log_norm_p() for layer in self.bayesian_layers)
 
     def renyi_to_prior(self, beta: float) -> Tensor:
         """D_β(q(W)‖p(W)) of all stochastic layers (closed form; β = 1 − α/N in the energy)."""
-        return torch.stack([layer.renyi_to_prior(beta) for layer in self.layers]).sum()
+        return torch.stack([layer.renyi_to_prior(beta) for layer in self.bayesian_layers]).sum()
 
     def cavity_forward(self, x: Tensor, power: float, sampler: str = "shared") -> Tensor:
         """x [K, B, D_in] → F [K, B, D_out] with every layer's weights from its cavity q̃."""
         h = x
-        for i, layer in enumerate(self.layers):
+        for i, layer in enumerate(self.bayesian_layers):
             h = layer.cavity_forward(h, power, sampler)
             if i < len(self.layers) - 1:
                 h = torch.relu(h)
@@ -238,7 +243,7 @@ class BayesianMLP(nn.Module):
     def forward(self, x: Tensor) -> LayerOutput:
         log_ratio = x.new_zeros(x.shape[0])
         h = x
-        for i, layer in enumerate(self.layers):
+        for i, layer in enumerate(self.bayesian_layers):
             h, layer_log_ratio = layer(h)
             log_ratio = log_ratio + layer_log_ratio
             if i < len(self.layers) - 1:

@@ -369,9 +369,7 @@ class BNNLV(L.LightningModule):
             torch.optim.Adam(groups, lr=self.lr, foreach=True)
         ]
         if isinstance(self.latent, PerPointLatent):
-            optimizers.append(
-                RowAdam(list(self.latent.parameters()), lr=self.latent_lr)
-            )
+            optimizers.append(RowAdam(list(self.latent.parameters()), lr=self.latent_lr))
         elif self.latent is not None:
             optimizers[0].add_param_group({"params": list(self.latent.parameters())})
         return optimizers

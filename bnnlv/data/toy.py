@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from bnnlv.data.module import RegressionDataModule, Splits
+from bnnlv.data.module import OracleLogDensity, RegressionDataModule, Splits
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -78,7 +78,7 @@ def bimodal_log_density(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.logaddexp(a, b) - math.log(2.0)
 
 
-def _splits(x: np.ndarray, y: np.ndarray, split_seed: int, oracle) -> Splits:  # type: ignore[no-untyped-def]
+def _splits(x: np.ndarray, y: np.ndarray, split_seed: int, oracle: OracleLogDensity) -> Splits:
     train, val, test = shuffle_split(len(x), split_seed)
     col = lambda a, idx: a[idx].reshape(-1, 1)  # noqa: E731
     return Splits(
