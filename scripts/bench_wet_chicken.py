@@ -20,14 +20,6 @@ from bnnlv.benchmark import (
 )
 
 MODELS = ("bnn_lv", "bnn", "mlp")
-# Baselines without a latent variable learn log σ² at the weights' rate: the small default
-# noise_lr only protects the latent path (BNNLV docstring), and at one step per epoch it leaves an
-# MLP's σ at 0.17 against a training RMSE of 0.92 after 1,500 epochs (training log, toy_bimodal).
-MODEL_SETTINGS = {
-    "bnn_lv": (),
-    "bnn": ("++model.noise_lr=1e-2",),
-    "mlp": ("++model.noise_lr=1e-2",),
-}
 # Published y' test LL, 5 runs ± s.e. (ICLR 2017 Table 2; datasets.md).
 PUBLISHED = {
     "bnn_lv": "−1.057 ± 0.014 (BNN+LV, α = 0.5)",
@@ -52,7 +44,6 @@ def main() -> None:
             (
                 "data=wet_chicken",
                 f"model={model}",
-                *MODEL_SETTINGS.get(model, ()),
                 f"seed={seed}",
                 f"data.noise_seed={seed}",
                 *SETTINGS,
