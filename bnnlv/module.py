@@ -23,11 +23,11 @@ from bnnlv.energy import (
     check_alpha,
     gaussian_renyi,
 )
-from bnnlv.entropy import NOISE_NODES, EntropyDecomposition, entropy_decomposition
+from bnnlv.entropy import NOISE_NODES
 from bnnlv.latent import AmortisedLatent, PerPointLatent, log_norm_prior, sample_prior
 from bnnlv.layers import WEIGHT_SAMPLERS, BayesianMLP
 from bnnlv.optim import RowAdam
-from bnnlv.predictive import Moments, gaussian_log_lik, mixture_log_density, moments
+from bnnlv.predictive import Prediction, gaussian_log_lik, predict_in_chunks
 
 LATENT_KINDS = ("per_point", "amortised", "none")
 # Rows per predict chunk when entropies are requested: 3·S·M·L·rows·D ≤ this many floats (64 MiB).
@@ -41,15 +41,6 @@ class DivergenceError(RuntimeError):
 class StepOutput(NamedTuple):
     energy: Tensor  # []  E/N, the per-point energy estimate
     sq_error: Tensor  # []  Σ over the batch of ||y − mean_k F||²
-
-
-class Prediction(NamedTuple):
-    """Predictive summaries in the model's (standardised) units."""
-
-    moments: Moments  # [B, D] each
-    log_density: Tensor | None  # [B]     mixture log p(y|x), joint over outputs
-    log_density_per_output: Tensor | None  # [B, D]
-    entropy: EntropyDecomposition | None = None  # [B, D] each, when entropy_draws > 0
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -329,28 +320,10 @@ class BNNLV(L.LightningModule):
             per_row = entropy_draws * len(NOISE_NODES) * n_weights * n_latent
             per_row *= self.hparams["out_features"]
             rows = max(1, min(rows, ENTROPY_CHUNK_ELEMENTS // per_row))
-        chunks: list[tuple[Moments, Tensor | None, Tensor | None]] = []
-        entropies: list[EntropyDecomposition] = []
-        for start in range(0, x.shape[0], rows):
-            stop = start + rows
-            f = self.sample_outputs(x[start:stop], n_weights, n_latent)
-            joint = marginal = None
-            if y is not None:
-                joint, marginal = mixture_log_density(f, self.log_noise_var, y[start:stop])
-            chunks.append((moments(f, self.log_noise_var), joint, marginal))
-            if entropy_draws:
-                entropies.append(entropy_decomposition(f, self.log_noise_var, entropy_draws))
-        merged = Moments(*(torch.cat([c[0][i] for c in chunks]) for i in range(3)))
-        entropy = (
-            EntropyDecomposition(*(torch.cat([e[i] for e in entropies]) for i in range(3)))
-            if entropies
-            else None
-        )
-        if y is None:
-            return Prediction(merged, None, None, entropy)
-        joint_all = torch.cat([c[1] for c in chunks if c[1] is not None])
-        marginal_all = torch.cat([c[2] for c in chunks if c[2] is not None])
-        return Prediction(merged, joint_all, marginal_all, entropy)
+        return predict_in_chunks(
+            lambda rows_x: self.sample_outputs(rows_x, n_weights, n_latent),
+            self.log_noise_var, x, y, rows, entropy_draws,
+        )  # fmt: skip
 
     # ----------------------------------------------------------------------------------------
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:

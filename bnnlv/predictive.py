@@ -8,12 +8,14 @@ Shapes: network outputs F [M, L, B, D], noise variance σ² [D], targets y [B, D
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from bnnlv.energy import LOG_2PI
+from bnnlv.entropy import EntropyDecomposition, entropy_decomposition
 
 
 class Moments(NamedTuple):
@@ -60,3 +62,50 @@ def moments(f: Tensor, log_noise_var: Tensor) -> Moments:
     epistemic = per_weight_mean.var(dim=0, unbiased=False)  # [B, D]
     aleatoric = f.var(dim=1, unbiased=False).mean(dim=0) + log_noise_var.exp()  # [B, D]
     return Moments(mean, epistemic, aleatoric)
+
+
+class Prediction(NamedTuple):
+    """Predictive summaries in the model's (standardised) units."""
+
+    moments: Moments  # [B, D] each
+    log_density: Tensor | None  # [B]     mixture log p(y|x), joint over outputs
+    log_density_per_output: Tensor | None  # [B, D]
+    entropy: EntropyDecomposition | None = None  # [B, D] each, when entropy_draws > 0
+
+
+def predict_in_chunks(
+    sample: Callable[[Tensor], Tensor],
+    log_noise_var: Tensor,
+    x: Tensor,
+    y: Tensor | None,
+    rows: int,
+    entropy_draws: int = 0,
+) -> Prediction:
+    """Mixture summaries at x [B, D_in], ``rows`` points at a time to bound memory.
+
+    ``sample`` maps x rows [b, D_in] to component means [M, L, b, D]; moments, the mixture log
+    density at y (if given) and, with ``entropy_draws`` > 0, the entropy decomposition are all
+    computed from the same component means.
+    """
+    chunks: list[tuple[Moments, Tensor | None, Tensor | None]] = []
+    entropies: list[EntropyDecomposition] = []
+    for start in range(0, x.shape[0], rows):
+        stop = start + rows
+        f = sample(x[start:stop])  # [M, L, b, D]
+        joint = marginal = None
+        if y is not None:
+            joint, marginal = mixture_log_density(f, log_noise_var, y[start:stop])
+        chunks.append((moments(f, log_noise_var), joint, marginal))
+        if entropy_draws:
+            entropies.append(entropy_decomposition(f, log_noise_var, entropy_draws))
+    merged = Moments(*(torch.cat([c[0][i] for c in chunks]) for i in range(3)))
+    entropy = (
+        EntropyDecomposition(*(torch.cat([e[i] for e in entropies]) for i in range(3)))
+        if entropies
+        else None
+    )
+    if y is None:
+        return Prediction(merged, None, None, entropy)
+    joint_all = torch.cat([c[1] for c in chunks if c[1] is not None])
+    marginal_all = torch.cat([c[2] for c in chunks if c[2] is not None])
+    return Prediction(merged, joint_all, marginal_all, entropy)
