@@ -39,6 +39,7 @@ POSITIVE_NUMBERS = (
     "prior.weight_var",
     "model.prior_var",
     "model.lr",
+    "model.noise_lr",
     "model.posterior_std_init",
     "model.noise_std_init",
 )

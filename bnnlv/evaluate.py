@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +10,10 @@ import pandas as pd
 import torch
 
 from bnnlv import plots
-from bnnlv.data.module import RegressionDataModule
+from bnnlv.data.module import RegressionDataModule, Standardiser
 from bnnlv.metrics import regression_metrics
 from bnnlv.module import BNNLV
+from bnnlv.predictive import Moments
 from bnnlv.results import write_csv
 
 GRID_POINTS = 400
@@ -20,6 +22,33 @@ FIT_SAMPLES = 30
 # Components drawn per point for the entropy decomposition (bnnlv.entropy), 3 points y each:
 # per-point std ≈ 0.02 nats (total), ≈ 0.005 (epistemic); ≈ 0.3 s for 560 points at M·L = 1000.
 ENTROPY_DRAWS = 16
+
+
+def original_units(
+    moments: Moments, scaler: Standardiser
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, epistemic variance, aleatoric variance) [B, D] in the targets' original units."""
+    y_var = scaler.y_std**2
+    return (
+        scaler.y_inverse(moments.mean.cpu().numpy()),
+        moments.epistemic_var.cpu().numpy() * y_var,
+        moments.aleatoric_var.cpu().numpy() * y_var,
+    )
+
+
+def uncertainty_columns(
+    mean: np.ndarray, epistemic: np.ndarray, aleatoric: np.ndarray, target_names: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Columns mean, std, epistemic_std, aleatoric_std per target (std² = epistemic² +
+    aleatoric²), suffixed ``_<target>`` when there are several targets."""
+    columns: dict[str, np.ndarray] = {}
+    for d, name in enumerate(target_names):
+        suffix = "" if len(target_names) == 1 else f"_{name}"
+        columns[f"mean{suffix}"] = mean[:, d]
+        columns[f"std{suffix}"] = np.sqrt(epistemic[:, d] + aleatoric[:, d])
+        columns[f"epistemic_std{suffix}"] = np.sqrt(epistemic[:, d])
+        columns[f"aleatoric_std{suffix}"] = np.sqrt(aleatoric[:, d])
+    return columns
 
 
 def evaluate(
@@ -34,9 +63,7 @@ def evaluate(
     assert pred.log_density is not None and pred.log_density_per_output is not None
     assert pred.entropy is not None
     y_std = scaler.y_std
-    mean = scaler.y_inverse(pred.moments.mean.cpu().numpy())
-    epistemic = pred.moments.epistemic_var.cpu().numpy() * y_std**2
-    aleatoric = pred.moments.aleatoric_var.cpu().numpy() * y_std**2
+    mean, epistemic, aleatoric = original_units(pred.moments, scaler)
     std = np.sqrt(epistemic + aleatoric)
     oracle_nll = None
     metrics = regression_metrics(
@@ -54,12 +81,10 @@ def evaluate(
     for d, name in enumerate(splits.feature_names):
         columns[name] = splits.x_test[:, d]
     for d, name in enumerate(splits.target_names):
-        suffix = "" if len(splits.target_names) == 1 else f"_{name}"
         columns[name] = splits.y_test[:, d]
-        columns[f"mean{suffix}"] = mean[:, d]
-        columns[f"std{suffix}"] = std[:, d]
-        columns[f"epistemic_std{suffix}"] = np.sqrt(epistemic[:, d])
-        columns[f"aleatoric_std{suffix}"] = np.sqrt(aleatoric[:, d])
+    columns |= uncertainty_columns(mean, epistemic, aleatoric, splits.target_names)
+    for d in range(len(splits.target_names)):
+        suffix = "" if len(splits.target_names) == 1 else f"_{splits.target_names[d]}"
         # nats, original units: differential entropy shifts by log s_y, I(y; W) does not
         for part, shift in (("total", 1.0), ("aleatoric", 1.0), ("epistemic", 0.0)):
             value = getattr(pred.entropy, part)[:, d].cpu().numpy() + shift * np.log(y_std[d])
@@ -93,8 +118,8 @@ def _plot_run(
     x_grid = torch.as_tensor(scaler.x(grid[:, None]), dtype=torch.float32, device=model.device)
     pred = model.predict(x_grid, entropy_draws=ENTROPY_DRAWS)
     assert pred.entropy is not None
-    y_scale = scaler.y_std[0]
-    log_scale = float(np.log(y_scale))
+    grid_mean, grid_epistemic, grid_aleatoric = original_units(pred.moments, scaler)
+    log_scale = float(np.log(scaler.y_std[0]))
     entropy = (pred.entropy.total.cpu().numpy()[:, 0] + log_scale,
                pred.entropy.aleatoric.cpu().numpy()[:, 0] + log_scale,
                pred.entropy.epistemic.cpu().numpy()[:, 0])  # fmt: skip
@@ -103,9 +128,9 @@ def _plot_run(
     samples = f + noise * torch.randn_like(f)
     plots.plot_fit(
         grid,
-        scaler.y_inverse(pred.moments.mean.cpu().numpy())[:, 0],
-        np.sqrt(pred.moments.epistemic_var.cpu().numpy()[:, 0]) * y_scale,
-        np.sqrt(pred.moments.aleatoric_var.cpu().numpy()[:, 0]) * y_scale,
+        grid_mean[:, 0],
+        np.sqrt(grid_epistemic[:, 0]),
+        np.sqrt(grid_aleatoric[:, 0]),
         scaler.y_inverse(samples.cpu().numpy()[..., None])[..., 0],
         splits.x_train[:, 0], splits.y_train[:, 0], xlabel, ylabel, run_dir / "fit.png", entropy,
     )  # fmt: skip

@@ -34,7 +34,7 @@ from bnnlv.config_checks import check_saved_config
 from bnnlv.data.csv import numeric_column, read_table
 from bnnlv.data.module import RegressionDataModule
 from bnnlv.errors import reported
-from bnnlv.evaluate import evaluate
+from bnnlv.evaluate import evaluate, original_units, uncertainty_columns
 from bnnlv.module import BNNLV
 from bnnlv.results import METRICS_FILE, write_csv, write_json
 from bnnlv.run_state import SavedData, read_data_state
@@ -125,18 +125,7 @@ def prediction_frame(
     x_std = torch.as_tensor(scaler.x(x), dtype=torch.float32)
     torch.manual_seed(seed)
     moments = run.model.predict(x_std).moments  # [B, D_out] each
-    mean = scaler.y_inverse(moments.mean.numpy())
-    epistemic = moments.epistemic_var.numpy() * scaler.y_std**2
-    aleatoric = moments.aleatoric_var.numpy() * scaler.y_std**2
-    names = run.data.target_names
-    columns: dict[str, np.ndarray] = {}
-    for d, name in enumerate(names):
-        suffix = "" if len(names) == 1 else f"_{name}"
-        columns[f"mean{suffix}"] = mean[:, d]
-        columns[f"std{suffix}"] = np.sqrt(epistemic[:, d] + aleatoric[:, d])
-        columns[f"epistemic_std{suffix}"] = np.sqrt(epistemic[:, d])
-        columns[f"aleatoric_std{suffix}"] = np.sqrt(aleatoric[:, d])
-    return columns
+    return uncertainty_columns(*original_units(moments, scaler), run.data.target_names)
 
 
 def predict_run(cfg: DictConfig) -> Path:

@@ -57,6 +57,7 @@ BAD = [
     ("model.latent_lr", -1, r"^model.latent_lr .* or null, got -1$"),
     ("model.posterior_std_init", 0, r"^model.posterior_std_init .* got 0$"),
     ("model.noise_std_init", -0.1, r"^model.noise_std_init .* got -0.1$"),
+    ("model.noise_lr", 0, r"^model.noise_lr must be a positive finite number, got 0$"),
     ("model.hidden", 8, r"^model.hidden must be a non-empty list of sizes, got 8$"),
     ("model.hidden", [8, -1], r"^model.hidden sizes must be positive integers, got \[8, -1\]$"),
     ("model.latent_hidden", [0], r"^model.latent_hidden must be a list of positive sizes"),
