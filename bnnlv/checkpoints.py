@@ -15,8 +15,11 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import signal
 import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,20 +32,41 @@ from bnnlv.errors import RunInterrupted
 LAST = "last.ckpt"
 
 
-def save_checkpoint(trainer: L.Trainer, path: Path) -> None:
-    """``trainer.save_checkpoint(path)`` through a temporary sibling and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block ends (then are handled as usual).
+
+    A signal raised between creating the temporary file and entering the ``try`` that removes it
+    (or inside that clean-up) would leave the file behind; a save takes ≈ 15 ms, so deferring the
+    interrupt that long is harmless. No-op where ``pthread_sigmask`` does not exist (Windows).
+    """
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    signals = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
     try:
-        trainer.save_checkpoint(tmp)
-        if trainer.is_global_zero:  # Lightning writes on global rank 0 only (DDP)
-            os.replace(tmp, path)
-        else:
-            Path(tmp).unlink()
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def save_checkpoint(trainer: L.Trainer, path: Path) -> None:
+    """``trainer.save_checkpoint(path)`` through a temporary sibling and an atomic rename, with
+    interrupts deferred until it is done (no temporary file is ever left behind)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _signals_deferred():
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            trainer.save_checkpoint(tmp)
+            if trainer.is_global_zero:  # Lightning writes on global rank 0 only (DDP)
+                os.replace(tmp, path)
+            else:
+                Path(tmp).unlink()
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -59,6 +60,29 @@ class Payload:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Path.touch, (self.marker,))
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signal masks only")
+def test_a_signal_during_a_save_waits_until_the_file_is_in_place(tmp_path: Path) -> None:
+    """SIGTERM arriving mid-save is handled after the rename: last.ckpt is complete and no
+    temporary file is left (the interrupt's own save then replaces it cleanly)."""
+    path = tmp_path / LAST
+    received: list[int] = []
+
+    class SignalledTrainer(FakeTrainer):
+        def save_checkpoint(self, filepath: Any, weights_only: bool = False) -> None:
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert not received  # still deferred inside the save
+            super().save_checkpoint(filepath)
+
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+    try:
+        save_checkpoint(SignalledTrainer(), path)  # type: ignore[arg-type]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert received == [signal.SIGTERM]
+    assert load_checkpoint(path)["epoch"] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [LAST]
 
 
 def test_a_checkpoint_holding_code_is_refused_without_running_it(tmp_path: Path) -> None:
