@@ -33,6 +33,22 @@ class LayerOutput(NamedTuple):
     log_ratio: Tensor  # [K]  centred, see energy.centred_log_ratio
 
 
+class WeightDraw(NamedTuple):
+    """K weight samples of a network, layer by layer, with their log-factor and log Z_q(W)."""
+
+    weights: list[tuple[Tensor, Tensor]]  # per layer (w [K, d_in, d_out], b [K, d_out])
+    log_ratio: Tensor  # [K]  centred, see energy.centred_log_ratio
+    log_norm_q: Tensor  # []  centred, see energy.centred_log_norm
+
+
+class NetworkSample(NamedTuple):
+    """A network's forward pass with its log-factor and centred log Z_q(W) (energy.py)."""
+
+    output: Tensor  # [K, B, D_out]
+    log_ratio: Tensor  # [K]
+    log_norm_q: Tensor  # []
+
+
 def _logit(p: float) -> float:
     return math.log(p) - math.log1p(-p)
 
@@ -75,6 +91,14 @@ class BayesianLinear(nn.Module):
     def n_stochastic(self) -> int:
         """Number of weights and biases with a posterior (P in log Z_p(W))."""
         return self.weight_mean.numel() + self.bias_mean.numel() if self.stochastic else 0
+
+    def means(self) -> tuple[Tensor, Tensor]:
+        """(m_weight, m_bias)."""
+        return self.weight_mean, self.bias_mean
+
+    def rhos(self) -> tuple[Tensor, Tensor]:
+        """(ρ_weight, ρ_bias): v = λ·sigmoid(ρ)."""
+        return self.weight_rho, self.bias_rho
 
     def variances(self) -> tuple[Tensor, Tensor]:
         """(v_weight, v_bias) = λ·sigmoid(ρ)."""
@@ -240,12 +264,61 @@ class BayesianMLP(nn.Module):
                 h = torch.relu(h)
         return h
 
-    def forward(self, x: Tensor) -> LayerOutput:
-        log_ratio = x.new_zeros(x.shape[0])
+    def draw(self, n_samples: int, like: Tensor) -> WeightDraw:
+        """K samples W_k ~ q(W) of every layer, their log-factor [K] and log Z_q(W).
+
+        The stochastic layers are drawn together: their means and variances are joined into one
+        vector of P entries, so the draw w = m + √v ε [K, P], the log-factor and log Z_q are a
+        handful of tensor operations however many layers there are (each layer on its own costs
+        ≈ 30, which dominate a step of a small network). Each W_k has the distribution
+        :meth:`BayesianLinear.forward` draws from. A deterministic layer's entry is its (m_W, m_b).
+        ``like`` gives the device and dtype of ε.
+        """
+        layers = self.bayesian_layers
+        stochastic = [layer for layer in layers if layer.stochastic]
+        if not stochastic:
+            zero = like.new_zeros(())
+            return WeightDraw([layer.means() for layer in layers], zero.expand(n_samples), zero)
+        prior_var = stochastic[0].prior_var  # one prior for the whole network
+        mean = torch.cat([t.reshape(-1) for layer in stochastic for t in layer.means()])
+        rho = torch.cat([t.reshape(-1) for layer in stochastic for t in layer.rhos()])
+        var = prior_var * torch.sigmoid(rho)  # [P]
+        eps = torch.randn((n_samples, mean.shape[0]), device=like.device, dtype=like.dtype)
+        sample = torch.addcmul(mean, var.sqrt(), eps)  # [K, P]
+        weights: list[tuple[Tensor, Tensor]] = []
+        offset = 0
+        for layer in layers:
+            if not layer.stochastic:
+                weights.append(layer.means())
+                continue
+            d_in, d_out = layer.weight_mean.shape
+            w = sample[:, offset : offset + d_in * d_out].view(n_samples, d_in, d_out)
+            offset += d_in * d_out
+            weights.append((w, sample[:, offset : offset + d_out]))
+            offset += d_out
+        log_ratio = centred_log_ratio(sample, eps, prior_var)
+        return WeightDraw(weights, log_ratio, centred_log_norm(var))
+
+    def apply_weights(self, x: Tensor, weights: Sequence[tuple[Tensor, Tensor]]) -> Tensor:
+        """x [K, B, D_in] → F [K, B, D_out] through the layers with ``weights`` (see :meth:`draw`).
+
+        A layer's (w, b) is ([K, d_in, d_out], [K, d_out]) when drawn, ([d_in, d_out], [d_out])
+        when deterministic.
+        """
         h = x
-        for i, layer in enumerate(self.bayesian_layers):
-            h, layer_log_ratio = layer(h)
-            log_ratio = log_ratio + layer_log_ratio
-            if i < len(self.layers) - 1:
+        for i, (w, b) in enumerate(weights):
+            drawn = w.dim() == 3  # [K, d_in, d_out]
+            h = torch.baddbmm(b.unsqueeze(1), h, w) if drawn else torch.matmul(h, w) + b
+            if i < len(weights) - 1:
                 h = torch.relu(h)
-        return LayerOutput(h, log_ratio)
+        return h
+
+    def sample_forward(self, x: Tensor) -> NetworkSample:
+        """x [K, B, D_in] → F [K, B, D_out], log-factor [K] and log Z_q(W): one draw, applied."""
+        draw = self.draw(x.shape[0], x)
+        return NetworkSample(self.apply_weights(x, draw.weights), draw.log_ratio, draw.log_norm_q)
+
+    def forward(self, x: Tensor) -> LayerOutput:
+        """x [K, B, D_in] → LayerOutput(F [K, B, D_out], N·log f(W_k) over all layers [K])."""
+        out = self.sample_forward(x)
+        return LayerOutput(out.output, out.log_ratio)

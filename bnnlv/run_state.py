@@ -24,7 +24,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from bnnlv.data.module import RegressionDataModule, Standardiser, TensorBatches
+from bnnlv.data.module import GroupedBatches, RegressionDataModule, Standardiser, TensorBatches
 
 KEY = "bnnlv"
 SCALER_FIELDS = ("x_mean", "x_std", "y_mean", "y_std")
@@ -65,7 +65,7 @@ def read_data_state(checkpoint: Mapping[str, Any]) -> SavedData:
 
 def _shuffle_generator(trainer: L.Trainer) -> torch.Generator | None:
     loader = trainer.train_dataloader
-    return loader.generator if isinstance(loader, TensorBatches) else None
+    return loader.generator if isinstance(loader, TensorBatches | GroupedBatches) else None
 
 
 class RunState(L.Callback):

@@ -220,8 +220,8 @@ def test_factor_and_cavity_forms_agree_on_the_latent_part() -> None:
     gamma, k = 1.0, 200_000
     latent = PerPointLatent(N, 1, gamma, 0.5).double()
     with torch.no_grad():
-        latent.mean.weight.copy_(torch.tensor([[0.4], [-0.8], [0.1], [1.2]]))
-        latent.rho.weight.copy_(torch.tensor([[-1.0], [0.5], [0.0], [-2.0]]))
+        latent.means.copy_(torch.tensor([[0.4], [-0.8], [0.1], [1.2]]))
+        latent.rhos.copy_(torch.tensor([[-1.0], [0.5], [0.0], [-2.0]]))
     index = torch.arange(N)
     mean, var = latent.posterior(index, X[:, None], Y[:, None])  # [S, 1]
     renyi_z = gaussian_renyi(mean, var, 0.0, gamma, 1 - ALPHA).sum(-1)  # [S]
@@ -264,8 +264,8 @@ def _model(sampler: str) -> BNNLV:
                   noise_std_init=0.5, weight_sampler=sampler)  # fmt: skip
     assert isinstance(model.latent, PerPointLatent)
     with torch.no_grad():
-        model.latent.mean.weight.copy_(torch.linspace(-1.5, 1.5, 16)[:, None])
-        model.latent.rho.weight.fill_(-3.0)  # s² = γ·sigmoid(−3) ≈ 0.05 γ
+        model.latent.means.copy_(torch.linspace(-1.5, 1.5, 16)[:, None])
+        model.latent.rhos.fill_(-3.0)  # s² = γ·sigmoid(−3) ≈ 0.05 γ
     return model
 
 

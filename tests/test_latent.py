@@ -19,15 +19,14 @@ def test_per_point_only_batch_rows_get_gradients() -> None:
     index = torch.tensor([1, 4, 4, 7])
     out = latent(index, torch.zeros(4, 1), torch.zeros(4, 1), n_samples=3)
     (out.z.sum() + out.log_ratio.sum() + out.log_norm_q.sum()).backward()
-    for table in (latent.mean, latent.rho):
-        grad = table.weight.grad
-        assert grad is not None
-        rows = set(grad.ne(0).any(dim=1).nonzero().squeeze(1).tolist())
+    grad = latent.table.weight.grad
+    assert grad is not None and grad.shape == (10, 4)
+    for part in (grad[:, :2], grad[:, 2:]):  # μ and ρ columns
+        rows = set(part.ne(0).any(dim=1).nonzero().squeeze(1).tolist())
         assert rows == {1, 4, 7}
-        dense = grad
         absent = [i for i in range(10) if i not in rows]
-        assert torch.equal(dense[absent], torch.zeros(len(absent), 2))
-        assert dense[[1, 4, 7]].abs().sum() > 0
+        assert torch.equal(part[absent], torch.zeros(len(absent), 2))
+        assert part[[1, 4, 7]].abs().sum() > 0
 
 
 def test_per_point_rows_absent_from_a_batch_do_not_move_with_the_module_optimiser() -> None:
@@ -39,7 +38,7 @@ def test_per_point_rows_absent_from_a_batch_do_not_move_with_the_module_optimise
     optimisers = model.configure_optimizers()
     assert any(isinstance(o, RowAdam) for o in optimisers)
     x, y = torch.randn(n, 1), torch.randn(n, 1)
-    tables = (model.latent.mean.weight, model.latent.rho.weight)  # type: ignore[union-attr]
+    tables = (model.latent.means, model.latent.rhos)  # type: ignore[union-attr]
     initial = [t.detach().clone() for t in tables]
     batches = [torch.arange(0, 4), torch.arange(4, 8)] * 3  # rows 8..11 never appear
     for index in batches:
@@ -106,15 +105,15 @@ def test_latent_log_ratio_is_exact_factor_minus_constant_with_the_same_noise() -
     gamma = 1.7
     latent = PerPointLatent(5, latent_dim=2, prior_var=gamma).double()
     with torch.no_grad():
-        latent.mean.weight.normal_()
-        latent.rho.weight.normal_()
+        latent.means.normal_()
+        latent.rhos.normal_()
     index = torch.tensor([0, 2, 3])
     torch.manual_seed(3)
     out = latent(index, torch.zeros(3, 1), torch.zeros(3, 1), n_samples=4)
     torch.manual_seed(3)
     eps = torch.randn(4, 3, 2, dtype=F64)
-    mu = latent.mean.weight[index]
-    s2 = gamma * torch.sigmoid(latent.rho.weight[index])
+    mu = latent.means[index]
+    s2 = gamma * torch.sigmoid(latent.rhos[index])
     z = mu + s2.sqrt() * eps
     torch.testing.assert_close(out.z, z)
     exact = ((s2 - gamma) / (2 * gamma * s2) * z**2 + mu / s2 * z).sum(-1)  # [K, S]

@@ -163,23 +163,58 @@ def test_mlp_partially_stochastic() -> None:
     assert torch.equal(out.output[0], out.output[2])
 
 
-def test_mlp_log_ratio_is_the_sum_over_its_layers() -> None:
+def test_mlp_draw_is_each_layers_draw_and_log_factor() -> None:
+    """The pooled draw: each layer's (w, b) are m + √v ε with its own (m, v), F is the layers
+    applied in turn, and the log-factor is Σ over layers of the textbook form minus Σ m²/(2v)."""
     torch.manual_seed(0)
-    mlp = BayesianMLP(2, [4], 3, prior_var=1.0, posterior_std_init=0.2).double()
+    mlp = BayesianMLP(2, [4], 3, prior_var=1.5, posterior_std_init=0.2).double()
+    with torch.no_grad():  # distinct variances per weight
+        for layer in mlp.bayesian_layers:
+            layer.weight_rho.uniform_(-3.0, 0.0)
+            layer.bias_rho.uniform_(-3.0, 0.0)
     x = torch.randn(5, 6, 2, dtype=F64)
-    torch.manual_seed(7)
-    out = mlp(x)
-    torch.manual_seed(7)
-    first = mlp.layers[0](x)
-    second = mlp.layers[1](torch.relu(first.output))
-    torch.testing.assert_close(out.output, second.output)
-    torch.testing.assert_close(out.log_ratio, first.log_ratio + second.log_ratio)
+    draw = mlp.draw(5, x)
+    assert [tuple(w.shape) for w, _ in draw.weights] == [(5, 2, 4), (5, 4, 3)]
+    assert [tuple(b.shape) for _, b in draw.weights] == [(5, 4), (5, 3)]
+    expected_ratio = torch.zeros(5, dtype=F64)
+    h = x
+    for i, (layer, (w, b)) in enumerate(zip(mlp.bayesian_layers, draw.weights, strict=True)):
+        v_w, v_b = layer.variances()
+        for sample, mean, var in ((w, layer.weight_mean, v_w), (b, layer.bias_mean, v_b)):
+            constant = (mean.square() / (2 * var)).sum()
+            expected_ratio += exact_log_ratio(sample, mean, var, 1.5) - constant
+        h = torch.bmm(h, w) + b.unsqueeze(1)
+        h = torch.relu(h) if i == 0 else h
+    torch.testing.assert_close(draw.log_ratio, expected_ratio)
     expected_norm = mlp.layers[0].log_norm_q() + mlp.layers[1].log_norm_q()
+    torch.testing.assert_close(draw.log_norm_q, expected_norm)
     torch.testing.assert_close(mlp.log_norm_q(), expected_norm)
+    torch.testing.assert_close(mlp.apply_weights(x, draw.weights), h)
     assert mlp.log_norm_p() == pytest.approx(
         mlp.layers[0].log_norm_p() + mlp.layers[1].log_norm_p()
     )
     assert isinstance(mlp.layers, nn.ModuleList)
+
+
+def test_mlp_draw_has_the_posterior_moments() -> None:
+    """Over many draws every pooled weight has mean m and variance v (5σ, float64)."""
+    torch.manual_seed(1)
+    mlp = BayesianMLP(1, [3], 2, prior_var=1.0, posterior_std_init=0.3).double()
+    n = 40_000
+    draw = mlp.draw(n, torch.zeros((), dtype=F64))
+    for layer, (w, b) in zip(mlp.bayesian_layers, draw.weights, strict=True):
+        v_w, v_b = layer.variances()
+        for sample, mean, var in ((w, layer.weight_mean, v_w), (b, layer.bias_mean, v_b)):
+            assert ((sample.mean(0) - mean).abs() <= 5 * (var / n).sqrt()).all()
+            assert ((sample.var(0) / var - 1).abs() <= 5 * (2 / n) ** 0.5).all()
+
+
+def test_mlp_draw_keeps_deterministic_layers_at_their_means() -> None:
+    mlp = BayesianMLP(2, [4], 1, prior_var=1.0, posterior_std_init=0.1, stochastic_layers=[-1])
+    draw = mlp.draw(3, torch.zeros(()))
+    assert draw.weights[0][0] is mlp.layers[0].weight_mean
+    assert draw.weights[1][0].shape == (3, 4, 1)
+    torch.testing.assert_close(draw.log_norm_q, mlp.layers[1].log_norm_q())
 
 
 def test_mlp_rejects_bad_hidden_sizes() -> None:

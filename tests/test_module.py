@@ -15,8 +15,8 @@ from torch import Tensor, nn
 from torch.distributions import Normal
 
 import bnnlv.module
-from bnnlv.data.module import TensorBatches
-from bnnlv.layers import LayerOutput
+from bnnlv.data.module import GroupedBatches, TensorBatches
+from bnnlv.layers import LayerOutput, NetworkSample
 from bnnlv.module import BNNLV
 from bnnlv.optim import RowAdam
 from bnnlv.predictive import gaussian_log_lik
@@ -69,15 +69,15 @@ def test_weight_log_factor_is_one_value_per_sample_from_the_same_forward(
     """Defect §5.2: log f(W) is [K], one value per weight sample, taken from the very forward pass
     that produced F (not summed over samples, not from a second draw)."""
     model = _model()
-    forwards: list[LayerOutput] = []
-    real_forward = model.network.forward
+    forwards: list[NetworkSample] = []
+    real_forward = model.network.sample_forward
 
-    def recording_forward(x: Tensor) -> LayerOutput:
+    def recording_forward(x: Tensor) -> NetworkSample:
         out = real_forward(x)
         forwards.append(out)
         return out
 
-    monkeypatch.setattr(model.network, "forward", recording_forward)
+    monkeypatch.setattr(model.network, "sample_forward", recording_forward)
     x, y, index = _batch()
     model.model_step(x, y, index, n_samples=5)
     (call,) = energy_spy
@@ -85,6 +85,7 @@ def test_weight_log_factor_is_one_value_per_sample_from_the_same_forward(
     assert call["log_ratio_w"].shape == (5,)
     assert call["log_ratio_w"].unique().numel() == 5
     assert call["log_ratio_w"] is forward.log_ratio
+    assert call["log_norm_q_w"] is forward.log_norm_q
     torch.testing.assert_close(
         call["log_lik"], gaussian_log_lik(y, forward.output, model.log_noise_var)
     )
@@ -127,7 +128,7 @@ def test_test_time_latent_comes_from_the_prior_with_configured_gamma(
     from q(z_n), whatever the trained per-point posteriors are."""
     model = _model(in_features=in_features, latent_prior_var=latent_prior_var)
     with torch.no_grad():
-        model.latent.mean.weight.fill_(5.0)  # type: ignore[union-attr]
+        model.latent.means.fill_(5.0)  # type: ignore[union-attr]
     model.network = _ReturnsZ()
     m, l_, b = 100, 100, 100
     z = model.sample_outputs(torch.zeros(b, in_features), n_weights=m, n_latent=l_)
@@ -250,11 +251,12 @@ def test_invalid_constructor_values_are_rejected(key: str, value: Any) -> None:
 LIGHTNING_FIT = pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")
 
 
-def _fit(model: BNNLV, epochs: int, logger: Any = False) -> L.Trainer:
-    """A Lightning fit on 40 rows in batches of 16 (3 steps per epoch), no validation."""
+def _fit(model: BNNLV, epochs: int, logger: Any = False, group: int = 2) -> L.Trainer:
+    """A Lightning fit on 40 rows in batches of 16 (3 steps per epoch, in groups of ``group``
+    minibatches a Lightning batch), no validation."""
     g = torch.Generator().manual_seed(2)
     x, y = torch.randn(40, 2, generator=g), torch.randn(40, 1, generator=g)
-    loader = TensorBatches(x, y, 16, True, torch.Generator().manual_seed(0))
+    loader = GroupedBatches(TensorBatches(x, y, 16, True, torch.Generator().manual_seed(0)), group)
     trainer = L.Trainer(max_epochs=epochs, logger=logger, accelerator="cpu", devices=1,
                         enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, log_every_n_steps=1)  # fmt: skip
@@ -263,9 +265,10 @@ def _fit(model: BNNLV, epochs: int, logger: Any = False) -> L.Trainer:
 
 
 @LIGHTNING_FIT
-def test_epoch_figures_are_one_row_per_epoch_at_lightnings_step(tmp_path: Path) -> None:
-    """Written straight to the logger (no self.log): epoch, Lightning's epoch-end step (last
-    batch index so far), and the noise std of the model at the end of that epoch."""
+def test_epoch_figures_are_one_row_per_epoch_at_the_last_update(tmp_path: Path) -> None:
+    """Written straight to the logger (no self.log): epoch, the index of the epoch's last
+    optimiser update (not Lightning's batch count: a batch is a group of minibatches), and the
+    noise std of the model at the end of that epoch."""
     model = _model(n_train=40, batch_size=16)
     _fit(model, epochs=2, logger=CSVLogger(tmp_path, name="", version="logs"))
     log = pd.read_csv(tmp_path / "logs" / "metrics.csv")
@@ -298,6 +301,19 @@ def test_compile_switch_wraps_the_training_step(monkeypatch: pytest.MonkeyPatch)
     assert compiled == [model.model_step]
     _fit(model, epochs=1)
     assert calls == [16, 16, 8]
+
+
+@LIGHTNING_FIT
+def test_grouping_minibatches_changes_nothing_numerical() -> None:
+    """Groups of 1, 2 or 3 minibatches a Lightning batch: the same updates, bit for bit."""
+    finals = []
+    for group in (1, 2, 3):
+        torch.manual_seed(5)
+        model = _model(n_train=40, batch_size=16)
+        trainer = _fit(model, epochs=2, group=group)
+        assert trainer.global_step == 2 * 3 * 2  # 2 optimisers × 3 updates × 2 epochs
+        finals.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.equal(finals[0], finals[1]) and torch.equal(finals[0], finals[2])
 
 
 @LIGHTNING_FIT

@@ -3,7 +3,8 @@
 A data set is a subclass that implements ``load() -> Splits`` in raw units. The module
 standardises inputs and targets with TRAINING statistics (population std, a zero std replaced by
 1), keeps every split as one tensor on the training device, and serves minibatches by slicing a
-per-epoch permutation: no per-step collation of Python objects. Whatever ``load`` returns is
+per-epoch permutation: no per-step collation of Python objects. Training minibatches reach the
+model in groups (:class:`GroupedBatches`). Whatever ``load`` returns is
 checked (:func:`check_splits`: numeric, finite, rows of x and y agree, training rows exist), and a
 batch size larger than the training set is clamped to it with a warning.
 """
@@ -23,6 +24,8 @@ log = logging.getLogger("bnnlv")
 
 # Oracle log-density p(y|x) in raw units: (x [B, D_in], y [B, D_out]) → [B].
 OracleLogDensity = Callable[[np.ndarray, np.ndarray], np.ndarray]
+# Minibatches per training "batch" of Lightning: see GroupedBatches.
+TRAIN_GROUP = 16
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,43 @@ class TensorBatches:
             yield self.x[index], self.y[index], index
 
 
+Minibatch = tuple[Tensor, Tensor, Tensor]  # x [S, D_in], y [S, D_out], index [S]
+
+
+class GroupedBatches:
+    """The minibatches of :class:`TensorBatches`, handed out ``size`` at a time (a list each).
+
+    The training step runs one optimiser step per minibatch of the group. Lightning's own
+    bookkeeping between batches (hooks, progress, signal checks) costs ≈ 0.8 ms, a third of a step
+    of the default model; grouping pays it once per group. Nothing numerical changes: the same
+    minibatches in the same order. Callbacks and SIGTERM handling act between groups, at most
+    ``size`` steps late.
+    """
+
+    def __init__(self, batches: TensorBatches, size: int) -> None:
+        if size <= 0:
+            raise ValueError(f"group size must be positive, got {size}")
+        self.batches, self.size = batches, size
+
+    @property
+    def generator(self) -> torch.Generator:
+        """The shuffling generator (saved in checkpoints, see :mod:`bnnlv.run_state`)."""
+        return self.batches.generator
+
+    def __len__(self) -> int:
+        return -(-len(self.batches) // self.size)
+
+    def __iter__(self) -> Iterator[list[Minibatch]]:
+        group: list[Minibatch] = []
+        for batch in self.batches:
+            group.append(batch)
+            if len(group) == self.size:
+                yield group
+                group = []
+        if group:
+            yield group
+
+
 class RegressionDataModule(L.LightningDataModule):
     """Base of every data set: subclasses implement :meth:`load` (raw units)."""
 
@@ -213,9 +253,10 @@ class RegressionDataModule(L.LightningDataModule):
         self._train = self.tensors("train")
         self._val = self.tensors("val")
 
-    def train_dataloader(self) -> TensorBatches:
+    def train_dataloader(self) -> GroupedBatches:
         generator = torch.Generator().manual_seed(self.shuffle_seed)
-        return TensorBatches(*self._train, self.batch_size, True, generator, shard=True)
+        batches = TensorBatches(*self._train, self.batch_size, True, generator, shard=True)
+        return GroupedBatches(batches, TRAIN_GROUP)
 
     def val_dataloader(self) -> TensorBatches | list[TensorBatches]:
         if self._val[0].shape[0] == 0:
@@ -223,10 +264,11 @@ class RegressionDataModule(L.LightningDataModule):
         return TensorBatches(*self._val, 8192, False, torch.Generator())
 
     def transfer_batch_to_device(
-        self, batch: tuple[Tensor, ...], device: torch.device, dataloader_idx: int
-    ) -> tuple[Tensor, ...]:
+        self, batch: Minibatch | list[Minibatch], device: torch.device, dataloader_idx: int
+    ) -> Minibatch | list[Minibatch]:
         """A batch already on ``device`` (sliced from the tensors there) is returned as it is:
         Lightning's generic walk over the batch costs ≈ 0.5 ms a step (10 % at batch 50)."""
-        if all(t.device == device for t in batch):
+        parts = batch if isinstance(batch, list) else [batch]
+        if all(t.device == device for part in parts for t in part):
             return batch
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
