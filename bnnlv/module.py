@@ -31,6 +31,7 @@ from bnnlv.optim import RowAdam
 from bnnlv.predictive import Prediction, gaussian_log_lik, predict_in_chunks
 
 LATENT_KINDS = ("per_point", "amortised", "none")
+VALIDATION_SEED = 1_000_003  # base of validation's own random stream (on_validation_epoch_start)
 # Rows per predict chunk when entropies are requested: 3·S·M·L·rows·D ≤ this many floats (64 MiB).
 ENTROPY_CHUNK_ELEMENTS = 2**24
 
@@ -169,6 +170,7 @@ class BNNLV(L.LightningModule):
         # Σ over the epoch's batches of (S·E/N, squared error) on the device, and of S on the host.
         self.register_buffer("_epoch_sums", torch.zeros(2), persistent=False)
         self._epoch_rows = 0
+        self._training_rng: tuple[Tensor, Tensor | None] | None = None  # set during validation
 
     # ----------------------------------------------------------------------------------------
     def model_step(self, x: Tensor, y: Tensor, index: Tensor, n_samples: int) -> StepOutput:
@@ -290,11 +292,26 @@ class BNNLV(L.LightningModule):
         rmse = (pred.moments.mean - y).square().mean().sqrt()
         self.log("val/rmse", rmse, batch_size=x.shape[0], sync_dist=True)
 
+    def on_validation_epoch_start(self) -> None:
+        """Validation draws from its own random stream (seeded by the epoch), and training's
+        stream is put back afterwards: how often one validates does not change the training."""
+        cuda = self.device.type == "cuda"
+        self._training_rng = (
+            torch.get_rng_state(),
+            torch.cuda.get_rng_state(self.device) if cuda else None,
+        )
+        torch.manual_seed(VALIDATION_SEED + self.current_epoch)  # every device's generator
+
     def on_validation_epoch_end(self) -> None:
         # The row's step and epoch: Lightning takes a logged "step" (and then adds no "epoch").
         if not self.trainer.sanity_checking:
             self.log("step", float(self.last_update()))
             self.log("epoch", float(self.current_epoch))
+        assert self._training_rng is not None
+        cpu_state, cuda_state = self._training_rng
+        torch.set_rng_state(cpu_state)
+        if cuda_state is not None:
+            torch.cuda.set_rng_state(cuda_state, self.device)
 
     # ----------------------------------------------------------------------------------------
     @torch.no_grad()

@@ -251,16 +251,20 @@ def test_invalid_constructor_values_are_rejected(key: str, value: Any) -> None:
 LIGHTNING_FIT = pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")
 
 
-def _fit(model: BNNLV, epochs: int, logger: Any = False, group: int = 2) -> L.Trainer:
+def _fit(
+    model: BNNLV, epochs: int, logger: Any = False, group: int = 2, val_every: int | None = None
+) -> L.Trainer:
     """A Lightning fit on 40 rows in batches of 16 (3 steps per epoch, in groups of ``group``
-    minibatches a Lightning batch), no validation."""
+    minibatches a Lightning batch); validation on 10 rows every ``val_every`` epochs."""
     g = torch.Generator().manual_seed(2)
     x, y = torch.randn(40, 2, generator=g), torch.randn(40, 1, generator=g)
     loader = GroupedBatches(TensorBatches(x, y, 16, True, torch.Generator().manual_seed(0)), group)
+    val = TensorBatches(x[:10], y[:10], 10, False, torch.Generator()) if val_every else None
     trainer = L.Trainer(max_epochs=epochs, logger=logger, accelerator="cpu", devices=1,
                         enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, log_every_n_steps=1)  # fmt: skip
-    trainer.fit(model, train_dataloaders=loader)
+                        enable_model_summary=False, log_every_n_steps=1,
+                        check_val_every_n_epoch=val_every or 1, num_sanity_val_steps=0)  # fmt: skip
+    trainer.fit(model, train_dataloaders=loader, val_dataloaders=val)
     return trainer
 
 
@@ -301,6 +305,22 @@ def test_compile_switch_wraps_the_training_step(monkeypatch: pytest.MonkeyPatch)
     assert compiled == [model.model_step]
     _fit(model, epochs=1)
     assert calls == [16, 16, 8]
+
+
+@LIGHTNING_FIT
+def test_validation_does_not_change_the_training() -> None:
+    """Validation draws from its own stream: no validation, every epoch or every other epoch
+    give the same trained parameters, bit for bit; the validation figures depend on the epoch
+    only, not on what training drew before."""
+    finals = []
+    for val_every in (None, 1, 2):
+        torch.manual_seed(5)
+        model = _model(n_train=40, batch_size=16, n_samples_test=4, n_latent_test=3)
+        trainer = _fit(model, epochs=2, val_every=val_every)
+        finals.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+        if val_every == 2:
+            assert "val/nll" in trainer.callback_metrics
+    assert torch.equal(finals[0], finals[1]) and torch.equal(finals[0], finals[2])
 
 
 @LIGHTNING_FIT
