@@ -305,8 +305,9 @@ class BNNLV(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         # The row's step and epoch: Lightning takes a logged "step" (and then adds no "epoch").
         if not self.trainer.sanity_checking:
-            self.log("step", float(self.last_update()))
-            self.log("epoch", float(self.current_epoch))
+            # the same on every process; sync_dist only keeps Lightning from warning about it
+            self.log("step", float(self.last_update()), sync_dist=True)
+            self.log("epoch", float(self.current_epoch), sync_dist=True)
         assert self._training_rng is not None
         cpu_state, cuda_state = self._training_rng
         torch.set_rng_state(cpu_state)
