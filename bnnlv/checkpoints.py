@@ -17,6 +17,7 @@ import pickle
 import re
 import signal
 import tempfile
+import threading
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from bnnlv.errors import RunInterrupted
+from bnnlv.module import optimiser_updates
 
 LAST = "last.ckpt"
 
@@ -38,17 +40,26 @@ def _signals_deferred() -> Iterator[None]:
 
     A signal raised between creating the temporary file and entering the ``try`` that removes it
     (or inside that clean-up) would leave the file behind; a save takes ≈ 15 ms, so deferring the
-    interrupt that long is harmless. No-op where ``pthread_sigmask`` does not exist (Windows).
+    interrupt that long is harmless. The Python handlers are swapped for a recorder and the
+    recorded signals raised again afterwards: Python runs handlers in the main thread whichever
+    thread the kernel picked (a blocked signal mask would cover the calling thread only, and
+    torch's worker threads take process signals). Outside the main thread: no deferral.
     """
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = [signal.getsignal(s) for s in signals]
+    if threading.current_thread() is not threading.main_thread() or None in previous:
+        yield  # handlers can only be set from the main thread; None: not set from Python
         return
-    signals = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    caught: list[int] = []
+    for s in signals:
+        signal.signal(s, lambda signum, frame: caught.append(signum))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for s, handler in zip(signals, previous, strict=True):
+            signal.signal(s, handler)
+        for signum in caught:
+            signal.raise_signal(signum)
 
 
 def save_checkpoint(trainer: L.Trainer, path: Path) -> None:
@@ -117,7 +128,7 @@ class RunCheckpoints(L.Callback):
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
-        epoch, step = trainer.current_epoch, trainer.global_step
+        epoch, step = trainer.current_epoch, optimiser_updates(trainer)
         self.stopped_at = (epoch, step)
         if isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
             name = getattr(exception, "signal_name", None)

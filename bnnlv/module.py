@@ -36,6 +36,12 @@ VALIDATION_SEED = 1_000_003  # base of validation's own random stream (on_valida
 ENTROPY_CHUNK_ELEMENTS = 2**24
 
 
+def optimiser_updates(trainer: L.Trainer) -> int:
+    """Updates made so far. Lightning's ``global_step`` counts every optimiser's steps, and an
+    update of BNNLV steps each of its optimisers (two with a per-point latent table) once."""
+    return trainer.global_step // max(1, len(trainer.optimizers))
+
+
 class DivergenceError(RuntimeError):
     """The energy became non-finite during training."""
 
@@ -241,7 +247,7 @@ class BNNLV(L.LightningModule):
             if not torch.isfinite(out.energy):
                 raise DivergenceError(
                     f"non-finite energy {out.energy.item()} at epoch {self.current_epoch}, "
-                    f"step {self.global_step}"
+                    f"step {optimiser_updates(self.trainer)}"
                 )
             for optimizer in optimizers:
                 optimizer.zero_grad(set_to_none=True)
@@ -282,7 +288,7 @@ class BNNLV(L.LightningModule):
     def last_update(self) -> int:
         """Index of the last optimiser update, the ``step`` of the log's rows. Lightning's own step
         counts its batches, here groups of minibatches (data.module.GroupedBatches)."""
-        return self.trainer.global_step // len(self.trainer.optimizers) - 1
+        return optimiser_updates(self.trainer) - 1
 
     def validation_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
         x, y, _ = batch

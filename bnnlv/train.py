@@ -28,7 +28,7 @@ from bnnlv.checkpoints import RunCheckpoints, save_checkpoint
 from bnnlv.config_checks import check_config
 from bnnlv.data.module import RegressionDataModule
 from bnnlv.errors import describe, root_cause, sigterm_interrupts
-from bnnlv.module import BNNLV
+from bnnlv.module import BNNLV, optimiser_updates
 from bnnlv.results import METRICS_FILE, write_json, write_text
 from bnnlv.resume import join_logs, resume_from, set_aside_logs
 from bnnlv.run_state import RunState
@@ -154,7 +154,7 @@ def _train(cfg: DictConfig, run_dir: Path, checkpoints: RunCheckpoints) -> dict[
     metrics: dict[str, Any] = {"status": "ok", "fit_seconds": fit_seconds}
     metrics |= score(model, data, run_dir, cfg.seed, make_plots=bool(cfg.plots))
     metrics["epochs"] = trainer.current_epoch
-    metrics["steps"] = trainer.global_step
+    metrics["steps"] = optimiser_updates(trainer)
     metrics["n_train"] = data.n_train
     return metrics
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -22,6 +24,7 @@ class FakeTrainer:
 
     def __init__(self, epoch: int = 0, step: int = 0, fail_after_bytes: int | None = None):
         self.current_epoch, self.global_step = epoch, step
+        self.optimizers = [object()]  # one optimiser: updates = global_step
         self.fail_after_bytes = fail_after_bytes
         self.is_global_zero = True
 
@@ -82,6 +85,34 @@ def test_a_signal_during_a_save_waits_until_the_file_is_in_place(tmp_path: Path)
         signal.signal(signal.SIGTERM, previous)
     assert received == [signal.SIGTERM]
     assert load_checkpoint(path)["epoch"] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [LAST]
+
+
+def test_a_signal_landing_on_another_thread_during_a_save_also_waits(tmp_path: Path) -> None:
+    """The kernel may hand a process signal to any thread (torch's workers too): the deferral
+    must hold whichever thread receives it."""
+    path = tmp_path / LAST
+    received: list[int] = []
+    release = threading.Event()
+    worker = threading.Thread(target=release.wait)
+    worker.start()
+
+    class SignalledTrainer(FakeTrainer):
+        def save_checkpoint(self, filepath: Any, weights_only: bool = False) -> None:
+            assert worker.ident is not None
+            signal.pthread_kill(worker.ident, signal.SIGTERM)
+            time.sleep(0.05)  # room for the main thread to run a handler if one were due
+            assert not received
+            super().save_checkpoint(filepath)
+
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+    try:
+        save_checkpoint(SignalledTrainer(), path)  # type: ignore[arg-type]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        release.set()
+        worker.join()
+    assert received == [signal.SIGTERM]
     assert sorted(p.name for p in tmp_path.iterdir()) == [LAST]
 
 

@@ -26,7 +26,7 @@ def test_two_process_ddp_on_cpu_writes_one_results_folder(tmp_path: Path) -> Non
     (run_dir,) = (p for p in (tmp_path / "outputs").glob("*/*") if p.is_dir())
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["status"] == "ok" and metrics["epochs"] == 2
-    assert metrics["steps"] == 2 * 2 * 5  # 5 batches of 10 (shared by 2 processes), 2 optimisers
+    assert metrics["steps"] == 2 * 5  # 2 epochs of 5 batches of 10 (shared by 2 processes)
     assert (run_dir / "checkpoints" / "last.ckpt").stat().st_size > 0
     assert (run_dir / "train_ddp_process_1.log").is_file()  # the re-launched process ran here
     assert result.stdout.count("test NLL") == 1  # only rank 0 reports
