@@ -324,6 +324,23 @@ def test_validation_does_not_change_the_training() -> None:
 
 
 @LIGHTNING_FIT
+def test_a_large_table_trains_with_sparse_gradients_to_the_same_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """From SPARSE_TABLE_ROWS rows on (lowered here), one-process training gives the per-point
+    table sparse gradients; the updates are the dense path's up to summation order."""
+    finals, sparse = [], []
+    for rows in (10**9, 10):  # threshold above / below the 40-row table
+        monkeypatch.setattr(bnnlv.module, "SPARSE_TABLE_ROWS", rows)
+        model = _model(n_train=40, batch_size=16)
+        _fit(model, epochs=2)
+        sparse.append(model.latent.table.sparse)  # type: ignore[union-attr]
+        finals.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert sparse == [False, True]
+    torch.testing.assert_close(finals[1], finals[0], rtol=1e-5, atol=1e-6)
+
+
+@LIGHTNING_FIT
 def test_grouping_minibatches_changes_nothing_numerical() -> None:
     """Groups of 1, 2 or 3 minibatches a Lightning batch: the same updates, bit for bit."""
     finals = []

@@ -38,6 +38,24 @@ def test_absent_rows_do_not_move_and_present_rows_use_their_own_step_count() -> 
     assert opt.state[table]["step"].tolist() == [3.0, 1.0, 1.0, 0.0]
 
 
+def test_a_sparse_gradient_gives_the_same_updates_as_the_dense_one() -> None:
+    """Embedding(sparse=True): rows named by the gradient (repeats summed), same steps."""
+    torch.manual_seed(1)
+    dense = torch.nn.Embedding(6, 2, dtype=torch.float64)
+    sparse = torch.nn.Embedding(6, 2, sparse=True, dtype=torch.float64)
+    sparse.weight.data.copy_(dense.weight.data)
+    optimisers = [RowAdam(dense.parameters(), lr=0.1), RowAdam(sparse.parameters(), lr=0.1)]
+    for rows in ([0, 3, 3], [1], [3, 5, 0, 0]):
+        index = torch.tensor(rows)
+        for table, opt in zip((dense, sparse), optimisers, strict=True):
+            opt.zero_grad()
+            table(index).square().sum().backward()
+            opt.step()
+        assert sparse.weight.grad is not None and sparse.weight.grad.is_sparse
+    torch.testing.assert_close(sparse.weight, dense.weight, rtol=1e-12, atol=1e-12)
+    assert optimisers[1].state[sparse.weight]["step"].tolist() == [2.0, 1.0, 0.0, 2.0, 0.0, 1.0]
+
+
 def test_rejects_bad_values() -> None:
     with pytest.raises(ValueError, match="lr must be > 0, got -1"):
         RowAdam([torch.nn.Parameter(torch.zeros(2, 1))], lr=-1)
