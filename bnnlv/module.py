@@ -32,7 +32,7 @@ from bnnlv.optim import RowAdam
 from bnnlv.predictive import Prediction, gaussian_log_lik, predict_in_chunks
 
 LATENT_KINDS = ("per_point", "amortised", "none")
-# Per-point tables from this many rows on get sparse gradients in single-process training: the
+# Per-point tables from this many rows on get sparse gradients in single-process CPU training: the
 # dense gradient's scan costs O(N) a step (measured on one CPU core: 0.38 ms dense vs 0.44 ms
 # sparse at N = 560, batch 140; 9.9 ms vs 0.8 ms at N = 10⁶, batch 1,000).
 SPARSE_TABLE_ROWS = 10_000
@@ -368,12 +368,16 @@ class BNNLV(L.LightningModule):
 
     # ----------------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
-        """A large per-point table gets sparse gradients when training in one process (see
-        bnnlv.optim.RowAdam); DDP needs dense ones, and torch.compile is left to the default."""
+        """A large per-point table gets sparse gradients when training in one CPU process (see
+        bnnlv.optim.RowAdam): where it was measured. DDP needs dense ones (all-reduce); the GPU
+        figures and torch.compile were measured with the dense path, which they keep."""
         if isinstance(self.latent, PerPointLatent) and stage == "fit":
-            one_process = isinstance(self.trainer.strategy, SingleDeviceStrategy)
+            strategy = self.trainer.strategy
+            one_cpu = (
+                isinstance(strategy, SingleDeviceStrategy) and strategy.root_device.type == "cpu"
+            )
             large = self.latent.table.num_embeddings >= SPARSE_TABLE_ROWS
-            self.latent.table.sparse = one_process and large and not self.hparams["compile"]
+            self.latent.table.sparse = one_cpu and large and not self.hparams["compile"]
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         dense = [
