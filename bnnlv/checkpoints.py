@@ -15,12 +15,8 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import signal
 import tempfile
-import threading
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,45 +24,17 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from bnnlv.errors import RunInterrupted
+from bnnlv.errors import RunInterrupted, interrupts_deferred
 from bnnlv.module import optimiser_updates
 
 LAST = "last.ckpt"
-
-
-@contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """SIGINT and SIGTERM wait until the block ends (then are handled as usual).
-
-    A signal raised between creating the temporary file and entering the ``try`` that removes it
-    (or inside that clean-up) would leave the file behind; a save takes ≈ 15 ms, so deferring the
-    interrupt that long is harmless. The Python handlers are swapped for a recorder and the
-    recorded signals raised again afterwards: Python runs handlers in the main thread whichever
-    thread the kernel picked (a blocked signal mask would cover the calling thread only, and
-    torch's worker threads take process signals). Outside the main thread: no deferral.
-    """
-    signals = (signal.SIGINT, signal.SIGTERM)
-    previous = [signal.getsignal(s) for s in signals]
-    if threading.current_thread() is not threading.main_thread() or None in previous:
-        yield  # handlers can only be set from the main thread; None: not set from Python
-        return
-    caught: list[int] = []
-    for s in signals:
-        signal.signal(s, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        for s, handler in zip(signals, previous, strict=True):
-            signal.signal(s, handler)
-        for signum in caught:
-            signal.raise_signal(signum)
 
 
 def save_checkpoint(trainer: L.Trainer, path: Path) -> None:
     """``trainer.save_checkpoint(path)`` through a temporary sibling and an atomic rename, with
     interrupts deferred until it is done (no temporary file is ever left behind)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _signals_deferred():
+    with interrupts_deferred():
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.close(fd)
         try:

@@ -88,6 +88,36 @@ def sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block ends (then are handled as usual).
+
+    For work that must not be cut in two: a checkpoint save (a signal between creating the
+    temporary file and the ``try`` that removes it would leave the file behind) and the optimiser
+    steps of one update (a checkpoint taken between them would hold a half-made update); both take
+    milliseconds, so deferring an interrupt that long is harmless. The Python handlers are
+    swapped for a recorder and the recorded signals raised again afterwards: Python runs
+    handlers in the main thread whichever thread the kernel picked (a blocked signal mask would
+    cover the calling thread only, and torch's worker threads take process signals). Outside the
+    main thread: no deferral.
+    """
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = [signal.getsignal(s) for s in signals]
+    if threading.current_thread() is not threading.main_thread() or None in previous:
+        yield  # handlers can only be set from the main thread; None: not set from Python
+        return
+    caught: list[int] = []
+    for s in signals:
+        signal.signal(s, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for s, handler in zip(signals, previous, strict=True):
+            signal.signal(s, handler)
+        for signum in caught:
+            signal.raise_signal(signum)
+
+
 def describe(error: BaseException) -> str:
     """One line saying what went wrong, without the wrappers of Hydra and OmegaConf."""
     if isinstance(error, KeyboardInterrupt) and not isinstance(error, RunInterrupted):

@@ -26,6 +26,7 @@ from bnnlv.energy import (
     gaussian_renyi,
 )
 from bnnlv.entropy import NOISE_NODES
+from bnnlv.errors import interrupts_deferred
 from bnnlv.latent import AmortisedLatent, PerPointLatent, log_norm_prior, sample_prior
 from bnnlv.layers import WEIGHT_SAMPLERS, BayesianMLP
 from bnnlv.optim import RowAdam
@@ -257,8 +258,9 @@ class BNNLV(L.LightningModule):
             for optimizer in optimizers:
                 optimizer.zero_grad(set_to_none=True)
             self.manual_backward(out.energy)
-            for optimizer in optimizers:
-                optimizer.step()
+            with interrupts_deferred():  # an update is all its optimisers' steps or none
+                for optimizer in optimizers:
+                    optimizer.step()
             self._epoch_sums.add_(torch.stack([out.energy.detach() * x.shape[0], out.sq_error]))
             self._epoch_rows += x.shape[0]
         return out.energy

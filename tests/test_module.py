@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -338,6 +340,31 @@ def test_a_large_table_trains_with_sparse_gradients_to_the_same_result(
         finals.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     assert sparse == [False, True]
     torch.testing.assert_close(finals[1], finals[0], rtol=1e-5, atol=1e-6)
+
+
+def test_an_interrupt_between_optimiser_steps_waits_for_the_whole_update(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C landing after the weights' step and before the latent table's: the update finishes
+    (both steps) before KeyboardInterrupt surfaces, so a checkpoint never holds half an update."""
+    model = _model(n_train=40, batch_size=8)
+    optimisers = model.configure_optimizers()
+    assert len(optimisers) == 2
+    calls: list[str] = []
+    for name, optimiser in zip(("weights", "table"), optimisers, strict=True):
+
+        def step(optimiser: Any = optimiser, name: str = name) -> Any:
+            calls.append(name)
+            if name == "weights":
+                os.kill(os.getpid(), signal.SIGINT)  # handled at once, were it not deferred
+            return type(optimiser).step(optimiser)
+
+        monkeypatch.setattr(optimiser, "step", step)
+    monkeypatch.setattr(model, "optimizers", lambda: optimisers)
+    monkeypatch.setattr(model, "manual_backward", lambda loss: loss.backward())
+    with pytest.raises(KeyboardInterrupt):
+        model.training_step([_batch()], 0)
+    assert calls == ["weights", "table"]
 
 
 @LIGHTNING_FIT
