@@ -245,9 +245,6 @@ class BayesianMLP(nn.Module):
     def n_stochastic(self) -> int:
         return sum(layer.n_stochastic for layer in self.bayesian_layers)
 
-    def log_norm_q(self) -> Tensor:
-        return torch.stack([layer.log_norm_q() for layer in self.bayesian_layers]).sum()
-
     def log_norm_p(self) -> float:
         return sum(layer.log_norm_p() for layer in self.bayesian_layers)
 

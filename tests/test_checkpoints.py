@@ -6,6 +6,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -65,16 +66,14 @@ class Payload:
         return (Path.touch, (self.marker,))
 
 
-@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signal masks only")
-def test_a_signal_during_a_save_waits_until_the_file_is_in_place(tmp_path: Path) -> None:
-    """SIGTERM arriving mid-save is handled after the rename: last.ckpt is complete and no
-    temporary file is left (the interrupt's own save then replaces it cleanly)."""
-    path = tmp_path / LAST
+def _save_signalled_mid_save(path: Path, send: Callable[[], None]) -> list[int]:
+    """save_checkpoint with ``send()`` raising SIGTERM inside the trainer's save; the SIGTERMs a
+    recording handler received, checking that none arrived before the save finished."""
     received: list[int] = []
 
     class SignalledTrainer(FakeTrainer):
         def save_checkpoint(self, filepath: Any, weights_only: bool = False) -> None:
-            os.kill(os.getpid(), signal.SIGTERM)
+            send()
             assert not received  # still deferred inside the save
             super().save_checkpoint(filepath)
 
@@ -83,33 +82,39 @@ def test_a_signal_during_a_save_waits_until_the_file_is_in_place(tmp_path: Path)
         save_checkpoint(SignalledTrainer(), path)  # type: ignore[arg-type]
     finally:
         signal.signal(signal.SIGTERM, previous)
+    return received
+
+
+POSIX_SIGNALS = pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="POSIX signals")
+
+
+@POSIX_SIGNALS
+def test_a_signal_during_a_save_waits_until_the_file_is_in_place(tmp_path: Path) -> None:
+    """SIGTERM arriving mid-save is handled after the rename: last.ckpt is complete and no
+    temporary file is left (the interrupt's own save then replaces it cleanly)."""
+    path = tmp_path / LAST
+    received = _save_signalled_mid_save(path, lambda: os.kill(os.getpid(), signal.SIGTERM))
     assert received == [signal.SIGTERM]
     assert load_checkpoint(path)["epoch"] == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [LAST]
 
 
+@POSIX_SIGNALS
 def test_a_signal_landing_on_another_thread_during_a_save_also_waits(tmp_path: Path) -> None:
     """The kernel may hand a process signal to any thread (torch's workers too): the deferral
     must hold whichever thread receives it."""
-    path = tmp_path / LAST
-    received: list[int] = []
     release = threading.Event()
     worker = threading.Thread(target=release.wait)
     worker.start()
 
-    class SignalledTrainer(FakeTrainer):
-        def save_checkpoint(self, filepath: Any, weights_only: bool = False) -> None:
-            assert worker.ident is not None
-            signal.pthread_kill(worker.ident, signal.SIGTERM)
-            time.sleep(0.05)  # room for the main thread to run a handler if one were due
-            assert not received
-            super().save_checkpoint(filepath)
+    def send() -> None:
+        assert worker.ident is not None
+        signal.pthread_kill(worker.ident, signal.SIGTERM)
+        time.sleep(0.05)  # room for the main thread to run a handler if one were due
 
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
     try:
-        save_checkpoint(SignalledTrainer(), path)  # type: ignore[arg-type]
+        received = _save_signalled_mid_save(tmp_path / LAST, send)
     finally:
-        signal.signal(signal.SIGTERM, previous)
         release.set()
         worker.join()
     assert received == [signal.SIGTERM]
