@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bnnlv.data.module import RegressionDataModule, Splits
+from bnnlv.data.module import RegressionDataModule, Splits, check_fraction
 
 SPLIT_NAMES = {"train": "train", "val": "val", "validation": "val", "test": "test"}
 
@@ -152,12 +152,6 @@ def column_split(
     return train, val, test
 
 
-def _fraction(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"data.{name} must be a number in [0, 1), got {value!r}")
-    return float(value)
-
-
 class CsvData(RegressionDataModule):
     """A CSV with a header: ``targets`` (one or more columns), ``features`` (default: every other
     column), split by ``val_frac``/``test_frac``/``split_seed`` or by ``split_column``."""
@@ -179,8 +173,8 @@ class CsvData(RegressionDataModule):
         self.path = Path(path)
         self.targets = _as_names(targets, "targets") or []
         self.features = _as_names(features, "features")
-        self.val_frac = _fraction("val_frac", val_frac)
-        self.test_frac = _fraction("test_frac", test_frac)
+        self.val_frac = check_fraction("val_frac", val_frac)
+        self.test_frac = check_fraction("test_frac", test_frac)
         self.split_seed, self.split_column = split_seed, split_column
 
     def load(self) -> Splits:

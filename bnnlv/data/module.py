@@ -28,6 +28,13 @@ OracleLogDensity = Callable[[np.ndarray, np.ndarray], np.ndarray]
 TRAIN_GROUP = 16
 
 
+def check_fraction(name: str, value: float) -> float:
+    """``data.<name>``, a fraction of the rows in [0, 1), as a float; ValueError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(f"data.{name} must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class Splits:
     """Raw-unit arrays, 2-D: x_* [n, D_in], y_* [n, D_out]."""

@@ -87,7 +87,8 @@ def _splits(x: np.ndarray, y: np.ndarray, split_seed: int, oracle: OracleLogDens
     )  # fmt: skip
 
 
-def _check_n_points(n_points: int) -> int:
+def check_n_points(n_points: int) -> int:
+    """``data.n_points``, an integer ≥ 10; ValueError otherwise."""
     if isinstance(n_points, bool) or not isinstance(n_points, int) or n_points < 10:
         raise ValueError(f"data.n_points must be an integer >= 10, got {n_points!r}")
     return n_points
@@ -100,7 +101,7 @@ class ToyHeteroscedastic(RegressionDataModule):
         self, n_points: int = 800, noise_seed: int = 42, split_seed: int = 42, **kwargs: int
     ) -> None:
         super().__init__(**kwargs)
-        self.n_points = _check_n_points(n_points)
+        self.n_points = check_n_points(n_points)
         self.noise_seed, self.split_seed = noise_seed, split_seed
 
     def load(self) -> Splits:
@@ -115,7 +116,7 @@ class ToyBimodal(RegressionDataModule):
         self, n_points: int = 750, noise_seed: int = 0, split_seed: int = 42, **kwargs: int
     ) -> None:
         super().__init__(**kwargs)
-        self.n_points = _check_n_points(n_points)
+        self.n_points = check_n_points(n_points)
         self.noise_seed, self.split_seed = noise_seed, split_seed
 
     def load(self) -> Splits:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 import bnnlv
-from bnnlv.data.module import RegressionDataModule, Splits
+from bnnlv.data.module import RegressionDataModule, Splits, check_fraction
 
 DEFAULT_ROOT = Path("..") / "shared" / "data" / "uci"
 
@@ -121,12 +121,7 @@ class Uci(RegressionDataModule):
         super().__init__(**kwargs)
         if isinstance(split, bool) or not isinstance(split, int) or split < 0:
             raise ValueError(f"data.split must be a non-negative integer, got {split!r}")
-        if (
-            isinstance(val_frac, bool)
-            or not isinstance(val_frac, (int, float))
-            or not (0 <= val_frac < 1)
-        ):
-            raise ValueError(f"data.val_frac must be a number in [0, 1), got {val_frac!r}")
+        check_fraction("val_frac", val_frac)
         self.root = Path(root) if root is not None else default_root()
         if not self.root.is_dir():
             raise ValueError(f"data.root {str(self.root)!r} is not a folder")

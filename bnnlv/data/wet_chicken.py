@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bnnlv.data.module import RegressionDataModule, Splits
-from bnnlv.data.toy import shuffle_split
+from bnnlv.data.module import RegressionDataModule, Splits, check_fraction
+from bnnlv.data.toy import check_n_points, shuffle_split
 
 WIDTH = 5.0  # w, the river's width
 LENGTH = 5.0  # l, the river's length; the waterfall is at y = l
@@ -58,12 +58,6 @@ def wet_chicken_transitions(n_points: int, seed: int) -> tuple[np.ndarray, np.nd
     return np.stack([x, y, a_x, a_y], axis=1), np.stack([x_next, y_next], axis=1)
 
 
-def _check_fraction(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"data.{name} must be a number in [0, 1), got {value!r}")
-    return float(value)
-
-
 class WetChicken(RegressionDataModule):
     """2,500 random Wet-Chicken transitions; targets x' and y' (the paper scores y' only).
 
@@ -81,12 +75,10 @@ class WetChicken(RegressionDataModule):
         **kwargs: int,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(n_points, bool) or not isinstance(n_points, int) or n_points < 10:
-            raise ValueError(f"data.n_points must be an integer >= 10, got {n_points!r}")
-        self.n_points = n_points
+        self.n_points = check_n_points(n_points)
         self.noise_seed, self.split_seed = noise_seed, split_seed
-        self.test_frac = _check_fraction("test_frac", test_frac)
-        self.val_frac = _check_fraction("val_frac", val_frac)
+        self.test_frac = check_fraction("test_frac", test_frac)
+        self.val_frac = check_fraction("val_frac", val_frac)
         if self.test_frac == 0:
             raise ValueError(f"data.test_frac must be > 0, got {test_frac!r}")
 
