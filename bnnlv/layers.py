@@ -34,11 +34,18 @@ class LayerOutput(NamedTuple):
 
 
 class WeightDraw(NamedTuple):
-    """K weight samples of a network, layer by layer, with their log-factor and log Z_q(W)."""
+    """K weight samples of a network, layer by layer, with their log-factor and log Z_q(W).
+
+    ``sample``, ``noise`` and ``var`` are the joined stochastic weights w = m + √v ε behind
+    ``weights`` (P = 0 columns without stochastic layers): what a hand-written backward needs.
+    """
 
     weights: list[tuple[Tensor, Tensor]]  # per layer (w [K, d_in, d_out], b [K, d_out])
     log_ratio: Tensor  # [K]  centred, see energy.centred_log_ratio
     log_norm_q: Tensor  # []  centred, see energy.centred_log_norm
+    sample: Tensor  # [K, P]  w
+    noise: Tensor  # [K, P]  ε
+    var: Tensor  # [P]  v
 
 
 class NetworkSample(NamedTuple):
@@ -274,8 +281,9 @@ class BayesianMLP(nn.Module):
         layers = self.bayesian_layers
         stochastic = [layer for layer in layers if layer.stochastic]
         if not stochastic:
-            zero = like.new_zeros(())
-            return WeightDraw([layer.means() for layer in layers], zero.expand(n_samples), zero)
+            zero, empty = like.new_zeros(()), like.new_zeros(n_samples, 0)
+            means = [layer.means() for layer in layers]
+            return WeightDraw(means, zero.expand(n_samples), zero, empty, empty, empty[0])
         prior_var = stochastic[0].prior_var  # one prior for the whole network
         mean = torch.cat([t.reshape(-1) for layer in stochastic for t in layer.means()])
         rho = torch.cat([t.reshape(-1) for layer in stochastic for t in layer.rhos()])
@@ -294,7 +302,7 @@ class BayesianMLP(nn.Module):
             weights.append((w, sample[:, offset : offset + d_out]))
             offset += d_out
         log_ratio = centred_log_ratio(sample, eps, prior_var)
-        return WeightDraw(weights, log_ratio, centred_log_norm(var))
+        return WeightDraw(weights, log_ratio, centred_log_norm(var), sample, eps, var)
 
     def apply_weights(self, x: Tensor, weights: Sequence[tuple[Tensor, Tensor]]) -> Tensor:
         """x [K, B, D_in] → F [K, B, D_out] through the layers with ``weights`` (see :meth:`draw`).

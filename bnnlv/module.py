@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import lightning as L
 import torch
-from lightning.pytorch.strategies import SingleDeviceStrategy
+from lightning.pytorch.strategies import SingleDeviceStrategy, Strategy
 from torch import Tensor, nn
 
 from bnnlv.data.module import Minibatch
@@ -27,6 +27,7 @@ from bnnlv.energy import (
 )
 from bnnlv.entropy import NOISE_NODES
 from bnnlv.errors import interrupts_deferred
+from bnnlv.fused import FusedStep, fused_step, set_grads
 from bnnlv.latent import AmortisedLatent, PerPointLatent, log_norm_prior, sample_prior
 from bnnlv.layers import WEIGHT_SAMPLERS, BayesianMLP
 from bnnlv.optim import RowAdam
@@ -37,6 +38,7 @@ LATENT_KINDS = ("per_point", "amortised", "none")
 # dense gradient's scan costs O(N) a step (measured on one CPU core: 0.38 ms dense vs 0.44 ms
 # sparse at N = 560, batch 140; 9.9 ms vs 0.8 ms at N = 10⁶, batch 1,000).
 SPARSE_TABLE_ROWS = 10_000
+FUSED_PRECISIONS = ("32-true", "64-true")  # where the fused step's gradient is the one applied
 VALIDATION_SEED = 1_000_003  # base of validation's own random stream (on_validation_epoch_start)
 # Rows per predict chunk when entropies are requested: 3·S·M·L·rows·D ≤ this many floats (64 MiB).
 ENTROPY_CHUNK_ELEMENTS = 2**24
@@ -78,6 +80,7 @@ class BNNLV(L.LightningModule):
     ``batch_size`` come from the data. ``latent_prior_var=None`` means γ = in_features.
     ``latent_lr=None`` means lr·N/S for the per-point table (each row is updated once per epoch).
     ``compile=True`` runs the training step through ``torch.compile`` (for GPUs; see ``__init__``).
+    ``fused=True`` trains with the hand-written gradient of bnnlv.fused where it applies (setup).
     ``noise_lr`` is the Adam step of log σ². It is kept small on purpose: the additive noise σ and
     the latent path f(x, z) can explain the same spread, and a fast σ takes it all before q(z_n)
     has formed, leaving the latent unused (measured: test NLL 0.27 → 0.23 on the tutorial data).
@@ -111,6 +114,7 @@ class BNNLV(L.LightningModule):
         predict_chunk: int = 4096,
         weight_sampler: str = "shared",
         compile: bool = False,
+        fused: bool = True,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -142,8 +146,9 @@ class BNNLV(L.LightningModule):
                 f"weight_sampler must be one of {list(WEIGHT_SAMPLERS)}, got {weight_sampler!r}"
             )
         self.weight_sampler = weight_sampler
-        if not isinstance(compile, bool):
-            raise ValueError(f"compile must be true or false, got {compile!r}")
+        for name in ("compile", "fused"):
+            if not isinstance(locals()[name], bool):
+                raise ValueError(f"{name} must be true or false, got {locals()[name]!r}")
         # torch.compile of the training step (sampling, forward, energy), made at the first step:
         # it pays on a GPU, where an eager step is launch-bound; on the CPU compiling costs more
         # than it saves (measured: ~80 s to compile, ±5 % per step at batch 50).
@@ -183,6 +188,7 @@ class BNNLV(L.LightningModule):
         self.register_buffer("_epoch_sums", torch.zeros(2), persistent=False)
         self._epoch_rows = 0
         self._training_rng: tuple[Tensor, Tensor | None] | None = None  # set during validation
+        self._fused = False  # the hand-written gradient (bnnlv.fused) is used; decided in setup
 
     # ----------------------------------------------------------------------------------------
     def model_step(self, x: Tensor, y: Tensor, index: Tensor, n_samples: int) -> StepOutput:
@@ -249,21 +255,38 @@ class BNNLV(L.LightningModule):
         optimizers = self.optimizers()
         optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
         for x, y, index in batch:
-            out = self._train_step_fn(x, y, index, self.n_samples_train)
-            if not torch.isfinite(out.energy):
-                raise DivergenceError(
-                    f"non-finite energy {out.energy.item()} at epoch {self.current_epoch}, "
-                    f"step {optimiser_updates(self.trainer)}"
-                )
-            for optimizer in optimizers:
-                optimizer.zero_grad(set_to_none=True)
-            self.manual_backward(out.energy)
+            out: StepOutput | FusedStep
+            if self._fused:
+                out = fused_step(
+                    self.network, self._per_point_latent(), self.log_noise_var, x, y, index,
+                    self.n_samples_train, self.n_train, self.alpha,
+                )  # fmt: skip
+                self._check_finite(out.energy)
+                set_grads(self.network, self._per_point_latent(), self.log_noise_var, index, out)
+            else:
+                out = self._train_step_fn(x, y, index, self.n_samples_train)
+                self._check_finite(out.energy)
+                for optimizer in optimizers:
+                    optimizer.zero_grad(set_to_none=True)
+                self.manual_backward(out.energy)
             with interrupts_deferred():  # an update is all its optimisers' steps or none
                 for optimizer in optimizers:
                     optimizer.step()
             self._epoch_sums.add_(torch.stack([out.energy.detach() * x.shape[0], out.sq_error]))
             self._epoch_rows += x.shape[0]
         return out.energy
+
+    def _check_finite(self, energy: Tensor) -> None:
+        if not torch.isfinite(energy):
+            raise DivergenceError(
+                f"non-finite energy {energy.item()} at epoch {self.current_epoch}, "
+                f"step {optimiser_updates(self.trainer)}"
+            )
+
+    def _per_point_latent(self) -> PerPointLatent | None:
+        """The latent table (None without a latent); only called on the fused path."""
+        assert self.latent is None or isinstance(self.latent, PerPointLatent)
+        return self.latent
 
     def on_train_epoch_start(self) -> None:
         self._epoch_sums.zero_()
@@ -370,16 +393,35 @@ class BNNLV(L.LightningModule):
 
     # ----------------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
-        """A large per-point table gets sparse gradients when training in one CPU process (see
+        """Choose the training path for this trainer (see :meth:`fused_applies`). A large
+        per-point table gets sparse gradients when training in one CPU process (see
         bnnlv.optim.RowAdam): where it was measured. DDP needs dense ones (all-reduce); the GPU
-        figures and torch.compile were measured with the dense path, which they keep."""
-        if isinstance(self.latent, PerPointLatent) and stage == "fit":
-            strategy = self.trainer.strategy
+        figures and torch.compile were measured with the dense path."""
+        if stage != "fit":
+            return
+        strategy = self.trainer.strategy
+        self._fused = self.fused_applies(strategy, str(self.trainer.precision))
+        if isinstance(self.latent, PerPointLatent):
             one_cpu = (
                 isinstance(strategy, SingleDeviceStrategy) and strategy.root_device.type == "cpu"
             )
             large = self.latent.table.num_embeddings >= SPARSE_TABLE_ROWS
             self.latent.table.sparse = one_cpu and large and not self.hparams["compile"]
+
+    def fused_applies(self, strategy: Strategy, precision: str) -> bool:
+        """Whether training uses the hand-written gradient (bnnlv.fused): ``fused`` is on and it
+        covers the model (shared weight sampler, a per-point latent or none, no torch.compile),
+        and training is one process (DDP all-reduces gradients inside autograd's backward) at
+        full precision (a precision plugin acts on autograd's backward)."""
+        hparams = self.hparams
+        return bool(
+            hparams.get("fused", True)
+            and isinstance(strategy, SingleDeviceStrategy)
+            and precision in FUSED_PRECISIONS
+            and self.weight_sampler == "shared"
+            and not isinstance(self.latent, AmortisedLatent)
+            and not hparams["compile"]
+        )
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         dense = [

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import torch
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
 from torch import Tensor, nn
 from torch.distributions import Normal
 
@@ -389,3 +390,34 @@ def test_compiled_training_step_trains() -> None:
     _fit(model, epochs=2)
     assert not torch.equal(before, model.network.layers[0].weight_mean)
     assert torch.isfinite(model.model_step(*_batch(), n_samples=2).energy)
+
+
+@pytest.mark.filterwarnings("ignore:.*torch.jit.script_method.*:DeprecationWarning")
+def test_fused_step_applies_to_one_full_precision_process_of_a_covered_model() -> None:
+    one = SingleDeviceStrategy(torch.device("cpu"))
+    assert _model().fused_applies(one, "32-true")
+    assert _model(latent="none", stochastic_layers=[]).fused_applies(one, "64-true")
+    assert not _model().fused_applies(DDPStrategy(), "32-true")
+    assert not _model().fused_applies(one, "bf16-mixed")
+    for kwargs in (dict(fused=False), dict(weight_sampler="flipout"), dict(latent="amortised"),
+                   dict(compile=True)):  # fmt: skip
+        assert not _model(**kwargs).fused_applies(one, "32-true"), kwargs
+
+
+@LIGHTNING_FIT
+def test_fused_and_autograd_training_agree() -> None:
+    """Same draws, same gradient up to rounding: a few epochs end at the same parameters."""
+    finals = []
+    for fused in (True, False):
+        model = _model(n_train=40, batch_size=16, fused=fused)
+        torch.manual_seed(3)
+        _fit(model, epochs=3)
+        assert model._fused is fused
+        finals.append({k: v.clone() for k, v in model.state_dict().items()})
+    for name, value in finals[0].items():
+        torch.testing.assert_close(value, finals[1][name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_fused_must_be_a_bool() -> None:
+    with pytest.raises(ValueError, match=r"^fused must be true or false, got 'yes'$"):
+        _model(fused="yes")

@@ -1,0 +1,226 @@
+"""The training step with its gradient written out: the chain rule by hand instead of autograd.
+
+A step of the default model is a few hundred small tensor operations, and on the CPU each costs a
+few microseconds whatever its size; autograd records every one and replays a node per operation
+backwards. The gradient of the energy (energy.bb_alpha_energy) with respect to its inputs is a
+softmax over the K samples (:func:`energy_grads`), and from there back to the weights, the noise
+and the per-point latents it is two matrix products per layer (:func:`fused_step`). Measured on one
+CPU core for the default model (hidden [40, 40], K = 10, batch 140): forward and backward 1.7 ms
+with autograd, ≈ 1.0 ms here.
+
+It covers the factor form with one weight sample per k (``weight_sampler="shared"``), a per-point
+q(z_n) or none, and any mix of stochastic and deterministic layers; BNNLV uses it where those hold
+in one process at full precision (BNNLV.setup) and autograd everywhere else. The value of the
+energy is still bb_alpha_energy's; tests check every gradient against autograd in float64.
+
+Notation as in energy.bb_alpha_energy; E' = E/N is the per-point energy the optimiser minimises.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from bnnlv.energy import LOG_2PI, bb_alpha_energy
+from bnnlv.latent import PerPointLatent, log_norm_prior
+from bnnlv.layers import BayesianMLP
+
+
+class EnergyGrads(NamedTuple):
+    """∂E/∂ of bb_alpha_energy's sample-dependent inputs (E itself, not E/N)."""
+
+    log_lik: Tensor  # [K, S]
+    log_ratio_w: Tensor  # [K]
+    log_ratio_z: Tensor  # [K, S]
+
+
+class FusedStep(NamedTuple):
+    """The per-point energy of a minibatch and its gradient with respect to every parameter."""
+
+    energy: Tensor  # []  E/N
+    sq_error: Tensor  # []  Σ over the batch of ||y − mean_k F||²
+    grad_mean: Tensor  # [P]  stochastic layers' means, joined as BayesianMLP.draw joins them
+    grad_rho: Tensor  # [P]  their ρ
+    grad_fixed: list[tuple[Tensor, Tensor]]  # (∂W, ∂b) of each deterministic layer, in order
+    grad_log_noise_var: Tensor  # [D_out]
+    grad_rows: Tensor | None  # [S, 2L]  (∂μ_n, ∂ρ_n) of the latent table rows ``index``
+
+
+def energy_grads(
+    log_lik: Tensor, log_ratio_w: Tensor, log_ratio_z: Tensor, n_data: int, alpha: float
+) -> EnergyGrads:
+    r"""Partial derivatives of :func:`bnnlv.energy.bb_alpha_energy` (shapes as there).
+
+    With :math:`a_{kn} = LL_{kn} − \log f(W_k) − \log f_n(z_{kn})` and the weights
+    :math:`p_{kn} = \operatorname{softmax}_k(α a_{kn})` of the logsumexp over the K samples
+    (:math:`p_{kn} = 1/K` at α = 0, the mean of the ELBO limit):
+
+    .. math::
+        ∂E/∂LL_{kn} = −\frac NS p_{kn}, \quad ∂E/∂(N\log f(W_k)) = \frac1S \sum_n p_{kn},
+        \quad ∂E/∂\log f_n(z_{kn}) = \frac NS p_{kn}.
+
+    The log-normalisers enter linearly: ∂E/∂log Z_q(W) = −1, ∂E/∂log Z_q(z_n) = −N/S.
+    """
+    n_samples, batch = log_lik.shape
+    if alpha == 0.0:
+        weights = torch.full_like(log_lik, 1.0 / n_samples)
+    else:
+        a = log_lik - log_ratio_w[:, None] / n_data - log_ratio_z
+        weights = torch.softmax(alpha * a, dim=0)  # [K, S]
+    scale = n_data / batch
+    grad_log_lik = weights * -scale
+    return EnergyGrads(grad_log_lik, weights.sum(dim=1) / batch, weights * scale)
+
+
+def fused_step(
+    network: BayesianMLP,
+    latent: PerPointLatent | None,
+    log_noise_var: Tensor,
+    x: Tensor,
+    y: Tensor,
+    index: Tensor,
+    n_samples: int,
+    n_data: int,
+    alpha: float,
+) -> FusedStep:
+    """BNNLV.model_step's energy (shared weight sampler) and its gradient, without autograd.
+
+    x [S, D_in], y [S, D_out], index [S] into the training set. Draws z then W from the global
+    generator in the order model_step does, so both see the same samples.
+    """
+    with torch.no_grad():
+        return _fused_step(network, latent, log_noise_var, x, y, index, n_samples, n_data, alpha)
+
+
+def _fused_step(
+    network: BayesianMLP,
+    latent: PerPointLatent | None,
+    log_noise_var: Tensor,
+    x: Tensor,
+    y: Tensor,
+    index: Tensor,
+    n_samples: int,
+    n_data: int,
+    alpha: float,
+) -> FusedStep:
+    k, (batch, d_in) = n_samples, x.shape
+    inputs = x.expand(k, batch, d_in)  # [K, S, D_in]
+    # q(z_n): z = μ + s ε with s² = γ sigmoid(ρ), as PerPointLatent draws it
+    log_ratio_z = x.new_zeros(k, batch)
+    log_norm_q_z, log_norm_p_z = x.new_zeros(batch), 0.0
+    if latent is not None:
+        n_latent, gamma = latent.latent_dim, latent.prior_var
+        mean_z, rho_z = latent.table.weight.index_select(0, index).split(n_latent, dim=-1)
+        sig_z = torch.sigmoid(rho_z)
+        var_z = sig_z * gamma  # [S, L]
+        std_z = var_z.sqrt()
+        eps_z = torch.randn((k, batch, n_latent), device=x.device, dtype=x.dtype)
+        z = torch.addcmul(mean_z, std_z, eps_z)  # [K, S, L]
+        inputs = torch.cat([inputs, z], dim=-1)  # [K, S, D_in + L]
+        log_ratio_z = (z * z).sum(-1) / (2.0 * gamma) - 0.5 * (eps_z * eps_z).sum(-1)  # [K, S]
+        log_norm_q_z = 0.5 * (LOG_2PI * n_latent + var_z.log().sum(-1))  # [S]
+        log_norm_p_z = log_norm_prior(n_latent, gamma)
+    # q(W): the pooled draw of BayesianMLP.draw, kept with its noise for the backward pass
+    draw = network.draw(k, x)
+    hidden = [inputs]  # each layer's input: [K, S, d_in]
+    h = inputs
+    last = len(draw.weights) - 1
+    for i, (w, b) in enumerate(draw.weights):
+        drawn = w.dim() == 3
+        h = torch.baddbmm(b.unsqueeze(1), h, w) if drawn else torch.matmul(h, w) + b
+        if i < last:
+            h = h.clamp_min_(0.0)
+            hidden.append(h)
+    f = h  # [K, S, D_out]
+    precision = torch.exp(-log_noise_var)  # [D_out]
+    residual = y - f  # [K, S, D_out]
+    scaled = residual * precision
+    sq_scaled = residual * scaled
+    log_lik = -0.5 * (sq_scaled.sum(-1) + (LOG_2PI * f.shape[-1] + log_noise_var.sum()))  # [K, S]
+    energy = bb_alpha_energy(
+        log_lik, draw.log_ratio, log_ratio_z, draw.log_norm_q, network.log_norm_p(),
+        log_norm_q_z, log_norm_p_z, n_data, alpha,
+    )  # fmt: skip
+    g = energy_grads(log_lik, draw.log_ratio, log_ratio_z, n_data, alpha)
+    # ∂E'/∂·, E' = E/N. ∂LL/∂f = (y − f)/σ², ∂LL/∂log σ² = ½((y − f)²/σ² − 1).
+    g_log_lik = (g.log_lik / n_data).unsqueeze(-1)  # [K, S, 1]
+    grad_f = scaled.mul_(g_log_lik)  # [K, S, D_out]
+    grad_log_noise_var = (g_log_lik * (sq_scaled - 1.0)).sum((0, 1)) * 0.5  # [D_out]
+    # back through the layers: ∂W = hᵀ ∂out, ∂b = Σ_S ∂out, ∂h = ∂out Wᵀ masked by the ReLU
+    grads: list[tuple[Tensor, Tensor]] = []
+    grad_out = grad_f
+    grad_z = None
+    for i in range(last, -1, -1):
+        w, _ = draw.weights[i]
+        h_in = hidden[i]
+        if w.dim() == 3:
+            grads.append((torch.bmm(h_in.transpose(1, 2), grad_out), grad_out.sum(1)))
+            w_t = w.transpose(1, 2)  # [K, d_out, d_in]
+        else:  # deterministic: one W for all samples, its gradient summed over them
+            flat_in, flat_out = h_in.flatten(0, 1), grad_out.flatten(0, 1)  # [K·S, ·]
+            grads.append((flat_in.T @ flat_out, flat_out.sum(0)))
+            w_t = w.T.expand(k, *w.T.shape)
+        if i > 0:
+            grad_out = torch.ops.aten.threshold_backward(torch.bmm(grad_out, w_t), h_in, 0.0)
+        elif latent is not None:
+            grad_z = torch.bmm(grad_out, w_t[:, :, d_in:])  # [K, S, L]
+    grads.reverse()
+    stochastic = [pair for pair, (w, _) in zip(grads, draw.weights, strict=True) if w.dim() == 3]
+    fixed = [pair for pair, (w, _) in zip(grads, draw.weights, strict=True) if w.dim() != 3]
+    grad_mean = grad_rho = x.new_zeros(0)
+    if stochastic:
+        # w = m + √v ε, v = λ sigmoid(ρ); N·log f(W_k) adds w/λ, −log Z_q(W) adds −1/(2v)
+        prior_var = network.bayesian_layers[0].prior_var
+        grad_w = torch.cat([t.reshape(k, -1) for pair in stochastic for t in pair], dim=1)  # [K, P]
+        grad_w.addcmul_((g.log_ratio_w / n_data).unsqueeze(1), draw.sample, value=1.0 / prior_var)
+        grad_mean = grad_w.sum(0)
+        grad_std = (grad_w * draw.noise).sum(0)  # [P]
+        grad_var = grad_std / (2.0 * draw.var.sqrt()) - 0.5 / (n_data * draw.var)
+        grad_rho = grad_var * draw.var * (1.0 - draw.var / prior_var)  # ∂v/∂ρ = v(1 − v/λ)
+    grad_rows = None
+    if latent is not None and grad_z is not None:
+        # z = μ + s ε, s² = γ sigmoid(ρ); log f_n(z) adds z/γ, −(N/S) log Z_q(z_n) adds −1/(2s²)
+        grad_z.addcmul_((g.log_ratio_z / n_data).unsqueeze(-1), z, value=1.0 / gamma)
+        grad_var_z = (grad_z * eps_z).sum(0) / (2.0 * std_z) - 0.5 / (batch * var_z)  # [S, L]
+        grad_rows = torch.cat([grad_z.sum(0), grad_var_z * var_z * (1.0 - sig_z)], dim=-1)
+    sq_error = (y - f.mean(dim=0)).square().sum()
+    return FusedStep(
+        energy / n_data, sq_error, grad_mean, grad_rho, fixed, grad_log_noise_var, grad_rows
+    )
+
+
+def set_grads(
+    network: BayesianMLP,
+    latent: PerPointLatent | None,
+    log_noise_var: Tensor,
+    index: Tensor,
+    step: FusedStep,
+) -> None:
+    """Write a FusedStep's gradient into the parameters' ``.grad`` (replacing what was there).
+
+    The latent table gets a sparse gradient when it is set up for one (``table.sparse``),
+    otherwise a dense one that is zero outside ``index``; repeated rows add up, as autograd's.
+    """
+    offset = 0
+    fixed = iter(step.grad_fixed)
+    for layer in network.bayesian_layers:
+        if not layer.stochastic:
+            layer.weight_mean.grad, layer.bias_mean.grad = next(fixed)
+            continue
+        for mean, rho in zip(layer.means(), layer.rhos(), strict=True):
+            size = mean.numel()
+            mean.grad = step.grad_mean[offset : offset + size].view_as(mean)
+            rho.grad = step.grad_rho[offset : offset + size].view_as(rho)
+            offset += size
+    log_noise_var.grad = step.grad_log_noise_var
+    if latent is not None and step.grad_rows is not None:
+        table = latent.table.weight
+        if latent.table.sparse:
+            # index_select in the step has already rejected rows outside the table
+            table.grad = torch.sparse_coo_tensor(
+                index[None], step.grad_rows, table.shape, check_invariants=False
+            )
+        else:
+            table.grad = torch.zeros_like(table).index_add_(0, index, step.grad_rows)
