@@ -9,6 +9,7 @@ the end if any job failed. ``HYDRA_FULL_ERROR=1`` shows Hydra's own full error i
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import sys
@@ -57,6 +58,7 @@ def train_app(cfg: DictConfig) -> float | None:
     from bnnlv.resume import resume_config
     from bnnlv.train import train
 
+    freeze_imports()
     relaunchable("train")
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
@@ -86,6 +88,18 @@ def train_app(cfg: DictConfig) -> float | None:
     )
     val_nll = metrics.get("val_nll")
     return float(val_nll) if val_nll is not None else None
+
+
+def freeze_imports() -> None:
+    """Leave what has been imported so far out of the cyclic garbage collector (gc.freeze).
+
+    torch, Lightning and what they import are ≈ 450,000 objects that live as long as the process, and
+    each full collection walks them all, the interpreter's last one at exit included (measured:
+    importing Lightning and exiting takes 1.0 s longer than importing it alone). Freezing them
+    after the imports took ≈ 1 s off the default ``bnnlv train`` (20.2 → 19.1 s). Objects made
+    later are collected as usual.
+    """
+    gc.freeze()
 
 
 def relaunchable(command: str) -> None:

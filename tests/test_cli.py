@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import subprocess
@@ -164,3 +165,16 @@ def test_multirun_makes_one_folder_per_job_and_runs_bnn_and_mlp(tmp_path: Path) 
                        if line.strip().startswith("stochastic_layers:")}  # fmt: skip
         assert (job / "predictions.csv").is_file()
     assert stochastic == {"all", "[]"}  # model=bnn and model=mlp
+
+
+def test_freeze_imports_leaves_the_imported_objects_out_of_collection() -> None:
+    from bnnlv.cli import freeze_imports
+
+    gc.unfreeze()
+    tracked = len(gc.get_objects())
+    try:
+        freeze_imports()
+        assert gc.get_freeze_count() >= 0.9 * tracked
+        assert len(gc.get_objects()) < 0.1 * tracked  # what a collection still walks
+    finally:
+        gc.unfreeze()
