@@ -93,11 +93,11 @@ def train_app(cfg: DictConfig) -> float | None:
 def freeze_imports() -> None:
     """Leave what has been imported so far out of the cyclic garbage collector (gc.freeze).
 
-    torch, Lightning and what they import are ≈ 450,000 objects that live as long as the process, and
-    each full collection walks them all, the interpreter's last one at exit included (measured:
-    importing Lightning and exiting takes 1.0 s longer than importing it alone). Freezing them
-    after the imports took ≈ 1 s off the default ``bnnlv train`` (20.2 → 19.1 s). Objects made
-    later are collected as usual.
+    torch, Lightning and what they import are ≈ 450,000 objects that live as long as the process,
+    and each full collection walks them all, the interpreter's last one at exit included
+    (measured: importing Lightning and exiting takes 1.0 s longer than importing it alone).
+    Freezing them after the imports took ≈ 1 s off the default ``bnnlv train`` (20.2 → 19.1 s).
+    Objects made later are collected as usual.
     """
     gc.freeze()
 

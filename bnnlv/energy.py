@@ -97,20 +97,24 @@ def bb_alpha_energy(
     )
 
 
-def centred_log_ratio(sample: Tensor, noise: Tensor, prior_var: float | Tensor) -> Tensor:
-    r"""Σ_i [w_i²/(2λ) − ε_i²/2] over all but the leading sample axis: [K, ...] → [K].
+def centred_log_ratio(
+    sample: Tensor, noise: Tensor, prior_var: float | Tensor, sample_dims: int = 1
+) -> Tensor:
+    r"""Σ_i [w_i²/(2λ) − ε_i²/2] over all but the leading ``sample_dims`` axes: [K, ...] → [K].
 
     For w = m + √v ε this equals the exact log-factor
     :math:`Σ_i [(v_i−λ)/(2λv_i) w_i² + (m_i/v_i) w_i]` minus the sample-independent constant
     :math:`Σ_i m_i²/(2v_i)`; pair it with :func:`centred_log_norm` (see :func:`bb_alpha_energy`).
+    ``sample_dims=2`` keeps [K, S] for per-point latents z [K, S, L].
     """
-    per_element = sample.square() / (2.0 * prior_var) - 0.5 * noise.square()
-    return per_element.flatten(start_dim=1).sum(dim=1)
+    flat_sample, flat_noise = sample.flatten(sample_dims), noise.flatten(sample_dims)
+    squares = torch.linalg.vecdot(flat_sample, flat_sample) / (2.0 * prior_var)
+    return squares - 0.5 * torch.linalg.vecdot(flat_noise, flat_noise)
 
 
 def centred_log_norm(var: Tensor) -> Tensor:
     """Σ_i ½ log(2π v_i): log Z_q of a factorised Gaussian minus Σ_i m_i²/(2v_i)."""
-    return 0.5 * (LOG_2PI + var.log()).sum()
+    return 0.5 * (var.log().sum() + LOG_2PI * var.numel())
 
 
 def exact_log_ratio(sample: Tensor, mean: Tensor, var: Tensor, prior_var: float) -> Tensor:

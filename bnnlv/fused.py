@@ -23,7 +23,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from bnnlv.energy import LOG_2PI, bb_alpha_energy
+from bnnlv.energy import LOG_2PI, bb_alpha_energy, centred_log_ratio
 from bnnlv.latent import PerPointLatent, log_norm_prior
 from bnnlv.layers import BayesianMLP
 
@@ -108,8 +108,6 @@ def _fused_step(
     k, (batch, d_in) = n_samples, x.shape
     inputs = x.expand(k, batch, d_in)  # [K, S, D_in]
     # q(z_n): z = μ + s ε with s² = γ sigmoid(ρ), as PerPointLatent draws it
-    log_ratio_z = x.new_zeros(k, batch)
-    log_norm_q_z, log_norm_p_z = x.new_zeros(batch), 0.0
     if latent is not None:
         n_latent, gamma = latent.latent_dim, latent.prior_var
         mean_z, rho_z = latent.table.weight.index_select(0, index).split(n_latent, dim=-1)
@@ -119,9 +117,11 @@ def _fused_step(
         eps_z = torch.randn((k, batch, n_latent), device=x.device, dtype=x.dtype)
         z = torch.addcmul(mean_z, std_z, eps_z)  # [K, S, L]
         inputs = torch.cat([inputs, z], dim=-1)  # [K, S, D_in + L]
-        log_ratio_z = (z * z).sum(-1) / (2.0 * gamma) - 0.5 * (eps_z * eps_z).sum(-1)  # [K, S]
+        log_ratio_z = centred_log_ratio(z, eps_z, gamma, sample_dims=2)  # [K, S]
         log_norm_q_z = 0.5 * (LOG_2PI * n_latent + var_z.log().sum(-1))  # [S]
         log_norm_p_z = log_norm_prior(n_latent, gamma)
+    else:
+        log_ratio_z, log_norm_q_z, log_norm_p_z = x.new_zeros(k, batch), x.new_zeros(batch), 0.0
     # q(W): the pooled draw of BayesianMLP.draw, kept with its noise for the backward pass
     draw = network.draw(k, x)
     hidden = [inputs]  # each layer's input: [K, S, d_in]
@@ -145,9 +145,9 @@ def _fused_step(
     )  # fmt: skip
     g = energy_grads(log_lik, draw.log_ratio, log_ratio_z, n_data, alpha)
     # ∂E'/∂·, E' = E/N. ∂LL/∂f = (y − f)/σ², ∂LL/∂log σ² = ½((y − f)²/σ² − 1).
-    g_log_lik = (g.log_lik / n_data).unsqueeze(-1)  # [K, S, 1]
-    grad_f = scaled.mul_(g_log_lik)  # [K, S, D_out]
-    grad_log_noise_var = (g_log_lik * (sq_scaled - 1.0)).sum((0, 1)) * 0.5  # [D_out]
+    g_log_lik = g.log_lik.unsqueeze(-1)  # [K, S, 1]
+    grad_log_noise_var = (g_log_lik * (sq_scaled - 1.0)).sum((0, 1)) * (0.5 / n_data)  # [D_out]
+    grad_f = scaled.mul_(g_log_lik).div_(n_data)  # [K, S, D_out]
     # back through the layers: ∂W = hᵀ ∂out, ∂b = Σ_S ∂out, ∂h = ∂out Wᵀ masked by the ReLU
     grads: list[tuple[Tensor, Tensor]] = []
     grad_out = grad_f
@@ -171,21 +171,25 @@ def _fused_step(
     fixed = [pair for pair, (w, _) in zip(grads, draw.weights, strict=True) if w.dim() != 3]
     grad_mean = grad_rho = x.new_zeros(0)
     if stochastic:
-        # w = m + √v ε, v = λ sigmoid(ρ); N·log f(W_k) adds w/λ, −log Z_q(W) adds −1/(2v)
+        # w = m + √v ε, v = λ sigmoid(ρ); N·log f(W_k) adds w/λ, −log Z_q(W) adds −1/(2v), so
+        # ∂E'/∂ρ = (Σ_k ∂E'/∂w ε/(2√v) − 1/(2Nv)) · ∂v/∂ρ, ∂v/∂ρ = v(1 − v/λ)
+        #        = ½ (Σ_k ∂E'/∂w ε √v − 1/N)(1 − v/λ)
         prior_var = network.bayesian_layers[0].prior_var
         grad_w = torch.cat([t.reshape(k, -1) for pair in stochastic for t in pair], dim=1)  # [K, P]
-        grad_w.addcmul_((g.log_ratio_w / n_data).unsqueeze(1), draw.sample, value=1.0 / prior_var)
-        grad_mean = grad_w.sum(0)
-        grad_std = (grad_w * draw.noise).sum(0)  # [P]
-        grad_var = grad_std / (2.0 * draw.var.sqrt()) - 0.5 / (n_data * draw.var)
-        grad_rho = grad_var * draw.var * (1.0 - draw.var / prior_var)  # ∂v/∂ρ = v(1 − v/λ)
+        grad_w.addcmul_(g.log_ratio_w.unsqueeze(1), draw.sample, value=1.0 / (prior_var * n_data))
+        grad_mean = grad_w.sum(0)  # [P]
+        grad_rho = (grad_w * draw.noise).sum(0).mul_(draw.var.sqrt()).sub_(1.0 / n_data)
+        grad_rho.mul_(torch.rsub(draw.var, 0.5, alpha=0.5 / prior_var))
     grad_rows = None
     if latent is not None and grad_z is not None:
-        # z = μ + s ε, s² = γ sigmoid(ρ); log f_n(z) adds z/γ, −(N/S) log Z_q(z_n) adds −1/(2s²)
-        grad_z.addcmul_((g.log_ratio_z / n_data).unsqueeze(-1), z, value=1.0 / gamma)
-        grad_var_z = (grad_z * eps_z).sum(0) / (2.0 * std_z) - 0.5 / (batch * var_z)  # [S, L]
-        grad_rows = torch.cat([grad_z.sum(0), grad_var_z * var_z * (1.0 - sig_z)], dim=-1)
-    sq_error = (y - f.mean(dim=0)).square().sum()
+        # z = μ + s ε, s² = γ sigmoid(ρ); log f_n(z) adds z/γ, −(N/S) log Z_q(z_n) adds
+        # −1/(2s²), so as for the weights ∂E'/∂ρ_n = ½ (Σ_k ∂E'/∂z ε s − 1/S)(1 − sigmoid(ρ))
+        grad_z.addcmul_(g.log_ratio_z.unsqueeze(-1), z, value=1.0 / (gamma * n_data))
+        grad_rho_z = (grad_z * eps_z).sum(0).mul_(std_z).sub_(1.0 / batch)  # [S, L]
+        grad_rho_z.mul_(torch.rsub(sig_z, 0.5, alpha=0.5))
+        grad_rows = torch.cat([grad_z.sum(0), grad_rho_z], dim=-1)  # [S, 2L]
+    mean_residual = residual.mean(dim=0).flatten()  # y − mean_k F, [S·D_out]
+    sq_error = torch.linalg.vecdot(mean_residual, mean_residual)
     return FusedStep(
         energy / n_data, sq_error, grad_mean, grad_rho, fixed, grad_log_noise_var, grad_rows
     )

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from bnnlv.energy import LOG_2PI
+from bnnlv.energy import LOG_2PI, centred_log_ratio
 
 
 class LatentSample(NamedTuple):
@@ -37,8 +37,7 @@ def _draw(mean: Tensor, var: Tensor, n_samples: int, prior_var: float) -> Latent
     """z_kn = μ_n + s_n ε_kn for mean, var [S, L] → LatentSample."""
     eps = torch.randn((n_samples, *mean.shape), device=mean.device, dtype=mean.dtype)
     z = mean + var.sqrt() * eps  # [K, S, L]
-    # Per-point sums over L: flatten only the latent axis, keeping [K, S].
-    log_ratio = (z.square() / (2.0 * prior_var) - 0.5 * eps.square()).sum(dim=-1)  # [K, S]
+    log_ratio = centred_log_ratio(z, eps, prior_var, sample_dims=2)  # per point: [K, S]
     log_norm_q = 0.5 * (LOG_2PI + var.log()).sum(dim=-1)  # [S]
     return LatentSample(z, log_ratio, log_norm_q)
 

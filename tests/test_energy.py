@@ -400,3 +400,18 @@ def test_gaussian_log_partition_matches_normaliser() -> None:
     m, v = _posterior(4, 1.0, seed=11)
     log_z = gaussian_log_partition(m / v, 1 / v)
     torch.testing.assert_close(log_z.sum(), exact_log_norm(m, v))
+
+
+def test_centred_log_ratio_keeps_the_leading_sample_dims() -> None:
+    """[K, S, L] latents with sample_dims=2: one sum over L per (k, n), the same numbers as the
+    weights' [K, P] form applied row by row."""
+    g = _rng(7)
+    z, eps = (
+        torch.randn(3, 4, 2, generator=g, dtype=F64),
+        torch.randn(3, 4, 2, generator=g, dtype=F64),
+    )
+    per_point = centred_log_ratio(z, eps, 2.5, sample_dims=2)
+    assert per_point.shape == (3, 4)
+    expected = (z**2 / 5.0 - 0.5 * eps**2).sum(-1)
+    torch.testing.assert_close(per_point, expected)
+    torch.testing.assert_close(centred_log_ratio(z, eps, 2.5), expected.sum(-1))
