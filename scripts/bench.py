@@ -1,6 +1,7 @@
 """Speed and memory benchmark of the runner (issue 7): fit times, training throughput, prediction.
 
-    python scripts/bench.py [--device cpu|cuda] [--threads N] [--compile] [--quick] [--out DIR]
+    python scripts/bench.py [--device cpu|cuda] [--threads N] [--compile] [--autograd] [--quick]
+                            [--out DIR]
 
 Rows, each on ``--device``:
 1. ``experiment=seed_tutorial``: fit seconds and ms per optimiser step (its 250 epochs × 12 steps);
@@ -14,6 +15,8 @@ Rows, each on ``--device``:
    of 1,000 points (``bnnlv.entropy.entropy_decomposition``, the evaluation's draws).
 
 Rows 1, 3 and 4 use ``--threads`` torch threads (default 1); row 2 also runs the config as it is.
+``--autograd`` trains rows 1-3 with ``model.fused=false`` (autograd's backward instead of the
+hand-written gradient of bnnlv/fused.py), for a before/after on the same machine.
 ``--quick`` runs every row at small sizes (a smoke test). Writes <out>/bench.md and bench.json.
 Wall times include whatever else the machine runs: the load average is recorded beside them.
 """
@@ -73,7 +76,9 @@ class SyntheticRegression(RegressionDataModule):
         return Splits(x, y, x_none, y_none, x_none, y_none, names, ["y"])
 
 
-def train_case(rows: int, batch: int, device: str, compile_model: bool) -> dict[str, Any]:
+def train_case(
+    rows: int, batch: int, device: str, compile_model: bool, fused: bool = True
+) -> dict[str, Any]:
     """One epoch of the Lightning fit on :class:`SyntheticRegression`, timed per step."""
     import lightning as L
     from hydra.utils import instantiate
@@ -86,7 +91,8 @@ def train_case(rows: int, batch: int, device: str, compile_model: bool) -> dict[
     quiet_lightning()
     keep_freed_memory()  # as the runner does
     overrides = ["model.hidden=[50,50,50]", "model.n_samples_train=10", "model.latent=per_point"]
-    cfg = compose_config([*overrides, f"model.compile={str(compile_model).lower()}"])
+    overrides += [f"model.compile={compile_model}".lower(), f"model.fused={fused}".lower()]
+    cfg = compose_config(overrides)
     data = SyntheticRegression(rows, FEATURES, batch)
     data.prepare()
     model = instantiate(cfg.model, _convert_="all", in_features=FEATURES, out_features=1,
@@ -127,6 +133,7 @@ def run_train_case(rows: int, batch: int, args: argparse.Namespace) -> dict[str,
     """:func:`train_case` in a fresh process (its own peak RSS), JSON on its last stdout line."""
     options = f"--case-rows {rows} --case-batch {batch} --device {args.device} "
     options += f"--threads {args.threads}" + (" --compile" if args.compile else "")
+    options += " --autograd" if args.autograd else ""
     done = subprocess.run([sys.executable, __file__, *options.split()], capture_output=True,
                           text=True, check=False)  # fmt: skip
     if done.returncode != 0:
@@ -189,6 +196,7 @@ def benchmark(args: argparse.Namespace) -> list[dict[str, Any]]:
     sizes = QUICK if args.quick else FULL
     runs, threads = args.out / "bench_runs", f"threads={args.threads}"
     on_device = ["trainer=gpu"] if args.device == "cuda" else []
+    on_device += ["model.fused=false"] if args.autograd else []
 
     def epochs(name: str) -> list[str]:
         return [f"trainer.max_epochs={sizes['epochs'][name]}"] if name in sizes["epochs"] else []
@@ -252,8 +260,9 @@ def render(report: dict[str, Any]) -> str:
         for r in report["rows"]
     ])  # fmt: skip
     load = ", ".join(f"{a:.1f}/{b:.1f}" for a, b in zip(*report["load"], strict=True))
+    tags = [report["device"]] + [tag for tag in ("compile", "autograd", "quick") if report.get(tag)]
     return (
-        f"# Speed benchmark ({report['device']}{', quick' if report['quick'] else ''})\n\n"
+        f"# Speed benchmark ({', '.join(tags)})\n\n"
         f"torch {report['torch']}, {report['cpus']} CPUs, {report['threads']} torch thread(s) "
         f"unless the row says otherwise; load average before/after (1, 5, 15 min): {load}.\n\n"
         + table
@@ -265,6 +274,7 @@ def main() -> None:
     cli.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     cli.add_argument("--threads", type=int, default=1, help="torch threads (default %(default)s)")
     cli.add_argument("--compile", action="store_true", help="model.compile=true in the train rows")
+    cli.add_argument("--autograd", action="store_true", help="model.fused=false in the train rows")
     cli.add_argument("--quick", action="store_true", help="every row at small sizes")
     cli.add_argument("--out", type=Path, default=BENCH_DIR, help="default %(default)s")
     cli.add_argument("--case-rows", type=int, help=argparse.SUPPRESS)
@@ -272,14 +282,18 @@ def main() -> None:
     args = cli.parse_args()
     torch.set_num_threads(args.threads)
     if args.case_batch:
-        print(json.dumps(train_case(args.case_rows, args.case_batch, args.device, args.compile)))
+        case = train_case(
+            args.case_rows, args.case_batch, args.device, args.compile, not args.autograd
+        )
+        print(json.dumps(case))
         return
     if args.device == "cuda" and not torch.cuda.is_available():
         cli.error("--device cuda: torch sees no CUDA device")
     load_before = os.getloadavg()
     rows = benchmark(args)
     report = {"device": args.device, "torch": torch.__version__, "threads": args.threads,
-              "compile": args.compile, "quick": args.quick, "cpus": os.cpu_count(),
+              "compile": args.compile, "autograd": args.autograd, "quick": args.quick,
+              "cpus": os.cpu_count(),
               "load": [load_before, os.getloadavg()], "rows": rows}  # fmt: skip
     if args.device == "cuda":
         report["gpu"] = torch.cuda.get_device_name()

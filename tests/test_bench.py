@@ -36,8 +36,9 @@ def test_synthetic_data_is_all_training_rows(bench: ModuleType) -> None:
     np.testing.assert_array_equal(splits.x_train, data.load().x_train)  # seeded
 
 
-def test_train_case_times_one_epoch(bench: ModuleType) -> None:
-    result = bench.train_case(rows=1200, batch=200, device="cpu", compile_model=False)
+@pytest.mark.parametrize("fused", [True, False])
+def test_train_case_times_one_epoch(bench: ModuleType, fused: bool) -> None:
+    result = bench.train_case(rows=1200, batch=200, device="cpu", compile_model=False, fused=fused)
     assert result["steps"] == 6
     assert result["ms_per_step"] > 0
     assert result["points_per_s"] == pytest.approx(200 / result["ms_per_step"] * 1e3)
