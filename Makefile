@@ -42,7 +42,7 @@ format: $(STAMP) ## ruff format and autofix
 	$(BIN)/ruff format bnnlv tests scripts
 	$(BIN)/ruff check --fix bnnlv tests scripts
 
-bench: $(STAMP) ## speed and memory (ARGS='--device cuda', '--quick') → outputs/benchmarks/bench.md
+bench: $(STAMP) ## speed and memory (ARGS='--device cuda', '--autograd', '--quick') → outputs/benchmarks/bench.md
 	$(BIN)/python scripts/bench.py $(ARGS)
 
 bench-toy: $(STAMP) ## toy benchmark: bnn_lv vs bnn vs mlp vs oracle → outputs/benchmarks/toy.md

@@ -12,11 +12,14 @@ from bnnlv.module import BNNLV
 F64 = torch.float64
 
 
-def _model(alpha: float, out_features: int, latent: str, layers: str | list[int]) -> BNNLV:
+def _model(
+    alpha: float, out_features: int, latent: str, layers: str | list[int], latent_dim: int = 1
+) -> BNNLV:
     torch.manual_seed(0)
     model = BNNLV(
         in_features=3, out_features=out_features, n_train=50, batch_size=10, alpha=alpha,
         hidden=[7, 5], posterior_std_init=0.05, latent=latent, stochastic_layers=layers,
+        latent_dim=latent_dim,
     ).to(F64)  # fmt: skip
     with torch.no_grad():  # away from the initial values, where some terms vanish
         for name, param in model.named_parameters():
@@ -56,6 +59,14 @@ def test_gradient_matches_autograd(
     model = _model(alpha, out_features, latent, layers)
     ref, got, energy_ref, energy = _grads_both_ways(model, torch.randperm(50)[:10])
     assert energy == pytest.approx(energy_ref, rel=1e-12, abs=1e-12)
+    for name, grad in ref.items():
+        torch.testing.assert_close(got[name], grad, rtol=1e-9, atol=1e-12, msg=name)
+
+
+def test_gradient_matches_autograd_with_a_two_dimensional_latent() -> None:
+    model = _model(0.5, 2, "per_point", "all", latent_dim=2)
+    ref, got, energy_ref, energy = _grads_both_ways(model, torch.randperm(50)[:10])
+    assert energy == pytest.approx(energy_ref, rel=1e-12)
     for name, grad in ref.items():
         torch.testing.assert_close(got[name], grad, rtol=1e-9, atol=1e-12, msg=name)
 
