@@ -24,7 +24,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from bnnlv.energy import LOG_2PI, bb_alpha_energy, centred_log_ratio
+from bnnlv.energy import LOG_2PI, bb_alpha_energy, centred_log_ratio, check_alpha
 from bnnlv.latent import PerPointLatent, log_norm_prior
 from bnnlv.layers import BayesianMLP
 
@@ -64,7 +64,15 @@ def energy_grads(
 
     The log-normalisers enter linearly: ∂E/∂log Z_q(W) = −1, ∂E/∂log Z_q(z_n) = −N/S.
     """
+    if log_lik.dim() != 2:
+        raise ValueError(f"log_lik must be [K, S], got shape {tuple(log_lik.shape)}")
     n_samples, batch = log_lik.shape
+    if log_ratio_w.shape != (n_samples,) or log_ratio_z.shape != log_lik.shape:
+        raise ValueError(
+            f"log_ratio_w must be [K] and log_ratio_z [K, S] for log_lik {tuple(log_lik.shape)}, "
+            f"got {tuple(log_ratio_w.shape)} and {tuple(log_ratio_z.shape)}"
+        )
+    alpha = check_alpha(alpha)
     if alpha == 0.0:
         weights = torch.full_like(log_lik, 1.0 / n_samples)
     else:

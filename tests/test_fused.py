@@ -107,3 +107,21 @@ def test_alpha_zero_weights_are_uniform() -> None:
     grads = energy_grads(log_lik, torch.randn(5, dtype=F64), torch.randn(5, 4, dtype=F64), 30, 0.0)
     torch.testing.assert_close(grads.log_lik, torch.full_like(log_lik, -30 / (4 * 5)))
     torch.testing.assert_close(grads.log_ratio_w, torch.full((5,), 1 / 5, dtype=F64))
+
+
+@pytest.mark.parametrize(
+    ("shapes", "message"),
+    [
+        (((5,), (5,), (5,)), r"^log_lik must be \[K, S\], got shape \(5,\)$"),
+        (((5, 4), (4,), (5, 4)), r"^log_ratio_w must be \[K\] .* got \(4,\) and \(5, 4\)$"),
+        (((5, 4), (5,), (4, 5)), r"^log_ratio_w must be \[K\] .* got \(5,\) and \(4, 5\)$"),
+    ],
+)
+def test_energy_grads_rejects_mismatched_shapes(shapes: tuple, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        energy_grads(*(torch.zeros(shape) for shape in shapes), 30, 0.5)
+
+
+def test_energy_grads_rejects_alpha_outside_the_unit_interval() -> None:
+    with pytest.raises(ValueError, match=r"^alpha must be in \[0, 1\], got 1.5$"):
+        energy_grads(torch.zeros(5, 4), torch.zeros(5), torch.zeros(5, 4), 30, 1.5)
