@@ -23,6 +23,23 @@ def check_alpha(alpha: float) -> float:
     return float(alpha)
 
 
+def check_sample_terms(
+    log_lik: Tensor, log_ratio_w: Tensor, log_ratio_z: Tensor
+) -> tuple[int, int]:
+    """(K, S) of the energy's sample-dependent inputs, log_lik [K, S], log_ratio_w [K] and
+    log_ratio_z [K, S]; ValueError naming the first that does not fit."""
+    if log_lik.dim() != 2:
+        raise ValueError(f"log_lik must be [K, S], got shape {tuple(log_lik.shape)}")
+    n_samples, batch = log_lik.shape
+    if log_ratio_w.shape != (n_samples,):
+        raise ValueError(f"log_ratio_w must be [K]={n_samples}, got {tuple(log_ratio_w.shape)}")
+    if log_ratio_z.shape != log_lik.shape:
+        raise ValueError(
+            f"log_ratio_z must match log_lik {tuple(log_lik.shape)}, got {tuple(log_ratio_z.shape)}"
+        )
+    return n_samples, batch
+
+
 def bb_alpha_energy(
     log_lik: Tensor,
     log_ratio_w: Tensor,
@@ -71,15 +88,7 @@ def bb_alpha_energy(
     Divide by ``n_data`` for the energy per point that the logs report.
     """
     alpha = check_alpha(alpha)
-    if log_lik.dim() != 2:
-        raise ValueError(f"log_lik must be [K, S], got shape {tuple(log_lik.shape)}")
-    n_samples, batch = log_lik.shape
-    if log_ratio_w.shape != (n_samples,):
-        raise ValueError(f"log_ratio_w must be [K]={n_samples}, got {tuple(log_ratio_w.shape)}")
-    if log_ratio_z.shape != log_lik.shape:
-        raise ValueError(
-            f"log_ratio_z must match log_lik {tuple(log_lik.shape)}, got {tuple(log_ratio_z.shape)}"
-        )
+    n_samples, batch = check_sample_terms(log_lik, log_ratio_w, log_ratio_z)
     if log_norm_q_z.shape != (batch,):
         raise ValueError(f"log_norm_q_z must be [S]={batch}, got {tuple(log_norm_q_z.shape)}")
 

@@ -24,7 +24,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from bnnlv.energy import LOG_2PI, bb_alpha_energy, centred_log_ratio, check_alpha
+from bnnlv.energy import LOG_2PI, bb_alpha_energy, check_alpha, check_sample_terms
 from bnnlv.latent import PerPointLatent, log_norm_prior
 from bnnlv.layers import BayesianMLP
 
@@ -64,14 +64,7 @@ def energy_grads(
 
     The log-normalisers enter linearly: ∂E/∂log Z_q(W) = −1, ∂E/∂log Z_q(z_n) = −N/S.
     """
-    if log_lik.dim() != 2:
-        raise ValueError(f"log_lik must be [K, S], got shape {tuple(log_lik.shape)}")
-    n_samples, batch = log_lik.shape
-    if log_ratio_w.shape != (n_samples,) or log_ratio_z.shape != log_lik.shape:
-        raise ValueError(
-            f"log_ratio_w must be [K] and log_ratio_z [K, S] for log_lik {tuple(log_lik.shape)}, "
-            f"got {tuple(log_ratio_w.shape)} and {tuple(log_ratio_z.shape)}"
-        )
+    n_samples, batch = check_sample_terms(log_lik, log_ratio_w, log_ratio_z)
     alpha = check_alpha(alpha)
     if alpha == 0.0:
         weights = torch.full_like(log_lik, 1.0 / n_samples)
@@ -83,6 +76,7 @@ def energy_grads(
     return EnergyGrads(grad_log_lik, weights.sum(dim=1) / batch, weights * scale)
 
 
+@torch.no_grad()
 def fused_step(
     network: BayesianMLP,
     latent: PerPointLatent | None,
@@ -99,36 +93,16 @@ def fused_step(
     x [S, D_in], y [S, D_out], index [S] into the training set. Draws z then W from the global
     generator in the order model_step does, so both see the same samples.
     """
-    with torch.no_grad():
-        return _fused_step(network, latent, log_noise_var, x, y, index, n_samples, n_data, alpha)
-
-
-def _fused_step(
-    network: BayesianMLP,
-    latent: PerPointLatent | None,
-    log_noise_var: Tensor,
-    x: Tensor,
-    y: Tensor,
-    index: Tensor,
-    n_samples: int,
-    n_data: int,
-    alpha: float,
-) -> FusedStep:
     k, (batch, d_in) = n_samples, x.shape
     inputs = x.expand(k, batch, d_in)  # [K, S, D_in]
-    # q(z_n): z = μ + s ε with s² = γ sigmoid(ρ), as PerPointLatent draws it
+    # q(z_n): PerPointLatent's draw z = μ + s ε, kept with its noise for the backward pass
     if latent is not None:
-        n_latent, gamma = latent.latent_dim, latent.prior_var
-        mean_z, rho_z = latent.table.weight.index_select(0, index).split(n_latent, dim=-1)
-        sig_z = torch.sigmoid(rho_z)
-        var_z = sig_z * gamma  # [S, L]
-        std_z = var_z.sqrt()
-        eps_z = torch.randn((k, batch, n_latent), device=x.device, dtype=x.dtype)
-        z = torch.addcmul(mean_z, std_z, eps_z)  # [K, S, L]
+        gamma = latent.prior_var
+        z_draw = latent(index, x, y, k)
+        z, var_z = z_draw.z, z_draw.var  # [K, S, L], [S, L]
         inputs = torch.cat([inputs, z], dim=-1)  # [K, S, D_in + L]
-        log_ratio_z = centred_log_ratio(z, eps_z, gamma, sample_dims=2)  # [K, S]
-        log_norm_q_z = 0.5 * (LOG_2PI * n_latent + var_z.log().sum(-1))  # [S]
-        log_norm_p_z = log_norm_prior(n_latent, gamma)
+        log_ratio_z, log_norm_q_z = z_draw.log_ratio, z_draw.log_norm_q
+        log_norm_p_z = log_norm_prior(latent.latent_dim, gamma)
     else:
         log_ratio_z, log_norm_q_z, log_norm_p_z = x.new_zeros(k, batch), x.new_zeros(batch), 0.0
     # q(W): the pooled draw of BayesianMLP.draw, kept with its noise for the backward pass
@@ -194,8 +168,8 @@ def _fused_step(
         # z = μ + s ε, s² = γ sigmoid(ρ); log f_n(z) adds z/γ, −(N/S) log Z_q(z_n) adds
         # −1/(2s²), so as for the weights ∂E'/∂ρ_n = ½ (Σ_k ∂E'/∂z ε s − 1/S)(1 − sigmoid(ρ))
         grad_z.addcmul_(g.log_ratio_z.unsqueeze(-1), z, value=1.0 / (gamma * n_data))
-        grad_rho_z = (grad_z * eps_z).sum(0).mul_(std_z).sub_(1.0 / batch)  # [S, L]
-        grad_rho_z.mul_(torch.rsub(sig_z, 0.5, alpha=0.5))
+        grad_rho_z = (grad_z * z_draw.noise).sum(0).mul_(var_z.sqrt()).sub_(1.0 / batch)  # [S, L]
+        grad_rho_z.mul_(torch.rsub(var_z, 0.5, alpha=0.5 / gamma))
         grad_rows = torch.cat([grad_z.sum(0), grad_rho_z], dim=-1)  # [S, 2L]
     mean_residual = residual.mean(dim=0).flatten()  # y − mean_k F, [S·D_out]
     sq_error = torch.linalg.vecdot(mean_residual, mean_residual)

@@ -19,11 +19,14 @@ from bnnlv.energy import LOG_2PI, centred_log_ratio
 
 
 class LatentSample(NamedTuple):
-    """K draws of z for a batch, with the factor terms the energy needs at those same draws."""
+    """K draws of z for a batch, with the factor terms the energy needs at those same draws, and
+    the noise and variance behind z = μ + √(s²) ε (what a hand-written backward needs)."""
 
     z: Tensor  # [K, S, L]
     log_ratio: Tensor  # [K, S]   centred log f_n(z_kn)
     log_norm_q: Tensor  # [S]      centred log Z_q(z_n)
+    noise: Tensor  # [K, S, L]  ε
+    var: Tensor  # [S, L]  s²
 
 
 def _check_latent(latent_dim: int, prior_var: float) -> None:
@@ -39,7 +42,7 @@ def _draw(mean: Tensor, var: Tensor, n_samples: int, prior_var: float) -> Latent
     z = mean + var.sqrt() * eps  # [K, S, L]
     log_ratio = centred_log_ratio(z, eps, prior_var, sample_dims=2)  # per point: [K, S]
     log_norm_q = 0.5 * (LOG_2PI + var.log()).sum(dim=-1)  # [S]
-    return LatentSample(z, log_ratio, log_norm_q)
+    return LatentSample(z, log_ratio, log_norm_q, eps, var)
 
 
 def log_norm_prior(latent_dim: int, prior_var: float) -> float:

@@ -254,15 +254,16 @@ class BNNLV(L.LightningModule):
         """One optimiser step per minibatch of the group (see data.module.GroupedBatches)."""
         optimizers = self.optimizers()
         optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+        latent = self._per_point_latent() if self._fused else None
         for x, y, index in batch:
             out: StepOutput | FusedStep
             if self._fused:
                 out = fused_step(
-                    self.network, self._per_point_latent(), self.log_noise_var, x, y, index,
+                    self.network, latent, self.log_noise_var, x, y, index,
                     self.n_samples_train, self.n_train, self.alpha,
                 )  # fmt: skip
                 self._check_finite(out.energy)
-                set_grads(self.network, self._per_point_latent(), self.log_noise_var, index, out)
+                set_grads(self.network, latent, self.log_noise_var, index, out)
             else:
                 out = self._train_step_fn(x, y, index, self.n_samples_train)
                 self._check_finite(out.energy)
