@@ -12,11 +12,11 @@ Rows, each on ``--device``:
    peak resident memory of each case: every case runs in its own process, so the peaks are its own;
 4. prediction of 10,000 points with 50 weight × 20 latent = 1,000 predictive samples each
    (``BNNLV.predict`` with targets: moments and mixture log-density), and the entropy decomposition
-   of 1,000 points (``bnnlv.entropy.entropy_decomposition``, the evaluation's draws).
+   of 1,000 points (``bnnlv.model.entropy.entropy_decomposition``, the evaluation's draws).
 
 Rows 1, 3 and 4 use ``--threads`` torch threads (default 1); row 2 also runs the config as it is.
 ``--autograd`` trains rows 1-3 with ``model.fused=false`` (autograd's backward instead of the
-hand-written gradient of bnnlv/fused.py), for a before/after on the same machine.
+hand-written gradient of bnnlv/model/fused.py), for a before/after on the same machine.
 ``--quick`` runs every row at small sizes (a smoke test). Writes <out>/bench.md and bench.json.
 Wall times include whatever else the machine runs: the load average is recorded beside them.
 """
@@ -37,9 +37,9 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from bnnlv.benchmark import BENCH_DIR, compose_config, markdown_table, write_report
 from bnnlv.data.module import RegressionDataModule, Splits
-from bnnlv.results import read_metrics, write_json
+from bnnlv.runs.benchmark import BENCH_DIR, compose_config, markdown_table, write_report
+from bnnlv.runs.results import read_metrics, write_json
 
 FULL = {"rows": 1_000_000, "batches": (1_000, 10_000, 100_000), "epochs": {}, "points": 10_000,
         "samples": (50, 20), "entropy_points": 1_000}  # fmt: skip
@@ -83,8 +83,8 @@ def train_case(
     import lightning as L
     from hydra.utils import instantiate
 
-    from bnnlv.allocator import keep_freed_memory
-    from bnnlv.train import quiet_lightning
+    from bnnlv.model.allocator import keep_freed_memory
+    from bnnlv.runs.train import quiet_lightning
 
     if -(-rows // batch) < WARMUP_STEPS + 2:
         raise ValueError(f"batch {batch} leaves too few steps in {rows} rows to time")
@@ -144,7 +144,7 @@ def run_train_case(rows: int, batch: int, args: argparse.Namespace) -> dict[str,
 def bnnlv_train(overrides: list[str], run_dir: Path) -> dict[str, Any]:
     """Run ``bnnlv train`` as a command: its wall seconds, fit seconds, steps and test NLL."""
     program = Path(sys.executable).with_name("bnnlv")
-    command = [str(program)] if program.is_file() else [sys.executable, "-m", "bnnlv.cli"]
+    command = [str(program)] if program.is_file() else [sys.executable, "-m", "bnnlv.runs.cli"]
     command += ["train", *overrides, f"hydra.run.dir={run_dir}"]
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -171,9 +171,9 @@ def timed(fn: Any, device: str) -> float:
 
 def prediction_rows(sizes: dict[str, Any], device: str) -> list[dict[str, Any]]:
     """``BNNLV.predict`` (with targets) and the entropy decomposition, default model config."""
-    from bnnlv.entropy import entropy_decomposition
-    from bnnlv.evaluate import ENTROPY_DRAWS
-    from bnnlv.train import build
+    from bnnlv.model.entropy import entropy_decomposition
+    from bnnlv.report.evaluate import ENTROPY_DRAWS
+    from bnnlv.runs.train import build
 
     model = build(compose_config([]))[1].to(device).eval()
     n_weights, n_latent = sizes["samples"]

@@ -10,7 +10,7 @@ nats better than model=bnn.
 
 from __future__ import annotations
 
-from bnnlv.benchmark import (
+from bnnlv.runs.benchmark import (
     Job,
     Stopwatch,
     format_mean_se,

@@ -26,7 +26,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from bnnlv.benchmark import (
+from bnnlv.runs.benchmark import (
     Job,
     Stopwatch,
     format_mean_se,

@@ -8,7 +8,7 @@ Writes outputs/benchmarks/wet_chicken.md. Acceptance (issue 3): mean y' LL of bn
 
 from __future__ import annotations
 
-from bnnlv.benchmark import (
+from bnnlv.runs.benchmark import (
     Job,
     Stopwatch,
     format_mean_se,

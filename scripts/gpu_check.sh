@@ -43,7 +43,7 @@ run() {
     shift
     local start rc seconds
     start=$(date +%s%N)
-    "$PYTHON" -m bnnlv.cli train "$@" progress_bar=false "hydra.run.dir=$OUT/$name" \
+    "$PYTHON" -m bnnlv.runs.cli train "$@" progress_bar=false "hydra.run.dir=$OUT/$name" \
         >"$OUT/$name.out" 2>"$OUT/$name.err"
     rc=$?
     seconds=$(( ($(date +%s%N) - start) / 1000000 ))e-3

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from bnnlv.cli import COMMAND_ENV, main
+from bnnlv.runs.cli import COMMAND_ENV, main
 
 # A run of a few seconds: 2 epochs on 60 points, a small network, few predictive samples.
 TINY = ["trainer.max_epochs=2", "data.n_points=60", "model.hidden=[8]", "threads=1",

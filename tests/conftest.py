@@ -8,7 +8,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from bnnlv.cli import config_dir
+from bnnlv.runs.folders import config_dir
 
 
 @pytest.fixture

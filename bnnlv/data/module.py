@@ -171,7 +171,7 @@ class GroupedBatches:
 
     @property
     def generator(self) -> torch.Generator:
-        """The shuffling generator (saved in checkpoints, see :mod:`bnnlv.run_state`)."""
+        """The shuffling generator (saved in checkpoints, see :mod:`bnnlv.runs.state`)."""
         return self.batches.generator
 
     def __len__(self) -> int:

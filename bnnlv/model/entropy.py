@@ -21,7 +21,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from bnnlv.energy import LOG_2PI
+from bnnlv.model.energy import LOG_2PI
 
 # The 3-point Gauss–Hermite rule for E_ε g(ε), ε ~ N(0, 1): exact for polynomials of degree ≤ 5.
 NOISE_NODES = (-math.sqrt(3.0), 0.0, math.sqrt(3.0))

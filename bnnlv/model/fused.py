@@ -24,9 +24,9 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from bnnlv.energy import LOG_2PI, bb_alpha_energy, check_alpha, check_sample_terms
-from bnnlv.latent import PerPointLatent, log_norm_prior
-from bnnlv.layers import BayesianMLP
+from bnnlv.model.energy import LOG_2PI, bb_alpha_energy, check_alpha, check_sample_terms
+from bnnlv.model.latent import PerPointLatent, log_norm_prior
+from bnnlv.model.layers import BayesianMLP
 
 
 class EnergyGrads(NamedTuple):
@@ -52,7 +52,7 @@ class FusedStep(NamedTuple):
 def energy_grads(
     log_lik: Tensor, log_ratio_w: Tensor, log_ratio_z: Tensor, n_data: int, alpha: float
 ) -> EnergyGrads:
-    r"""Partial derivatives of :func:`bnnlv.energy.bb_alpha_energy` (shapes as there).
+    r"""Partial derivatives of :func:`bnnlv.model.energy.bb_alpha_energy` (shapes as there).
 
     With :math:`a_{kn} = LL_{kn} − \log f(W_k) − \log f_n(z_{kn})` and the weights
     :math:`p_{kn} = \operatorname{softmax}_k(α a_{kn})` of the logsumexp over the K samples

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from bnnlv.energy import LOG_2PI, centred_log_ratio
+from bnnlv.model.energy import LOG_2PI, centred_log_ratio
 
 
 class LatentSample(NamedTuple):
@@ -62,7 +62,7 @@ class PerPointLatent(nn.Module):
     """One free q(z_n) per training point: an embedding table [N, 2L] holding (μ_n, ρ_n).
 
     One table rather than two: a step gathers, differentiates and updates one block of rows
-    (each table costs ≈ 20 small operations a step in :class:`bnnlv.optim.RowAdam`). Initialised
+    (each table costs ≈ 20 small operations a step in :class:`~.optim.RowAdam`). Initialised
     at the prior mean with variance ``init_var_frac``·γ. Rows absent from a batch get an exactly
     zero gradient; pair with RowAdam (the module does), which moves only the rows that had one.
     """

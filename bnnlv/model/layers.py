@@ -15,7 +15,7 @@ from typing import NamedTuple, cast
 import torch
 from torch import Tensor, nn
 
-from bnnlv.energy import (
+from bnnlv.model.energy import (
     LOG_2PI,
     cavity_gaussian,
     centred_log_norm,

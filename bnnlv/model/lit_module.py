@@ -8,8 +8,10 @@ with learned Gaussian noise, since the energy then reduces to −Σ log N(y | f(
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, NamedTuple
 
 import lightning as L
@@ -18,20 +20,19 @@ from lightning.pytorch.strategies import SingleDeviceStrategy, Strategy
 from torch import Tensor, nn
 
 from bnnlv.data.module import Minibatch
-from bnnlv.energy import (
+from bnnlv.model.energy import (
     bb_alpha_energy,
     bb_alpha_energy_cavity,
     cavity_gaussian,
     check_alpha,
     gaussian_renyi,
 )
-from bnnlv.entropy import NOISE_NODES
-from bnnlv.errors import interrupts_deferred
-from bnnlv.fused import FusedStep, fused_step, set_grads
-from bnnlv.latent import AmortisedLatent, PerPointLatent, log_norm_prior, sample_prior
-from bnnlv.layers import WEIGHT_SAMPLERS, BayesianMLP
-from bnnlv.optim import RowAdam
-from bnnlv.predictive import Prediction, gaussian_log_lik, predict_in_chunks
+from bnnlv.model.entropy import NOISE_NODES
+from bnnlv.model.fused import FusedStep, fused_step, set_grads
+from bnnlv.model.latent import AmortisedLatent, PerPointLatent, log_norm_prior, sample_prior
+from bnnlv.model.layers import WEIGHT_SAMPLERS, BayesianMLP
+from bnnlv.model.optim import RowAdam
+from bnnlv.model.predictive import Prediction, gaussian_log_lik, predict_in_chunks
 
 LATENT_KINDS = ("per_point", "amortised", "none")
 # Per-point tables from this many rows on get sparse gradients in single-process CPU training: the
@@ -80,7 +81,7 @@ class BNNLV(L.LightningModule):
     ``batch_size`` come from the data. ``latent_prior_var=None`` means γ = in_features.
     ``latent_lr=None`` means lr·N/S for the per-point table (each row is updated once per epoch).
     ``compile=True`` runs the training step through ``torch.compile`` (for GPUs; see ``__init__``).
-    ``fused=True`` trains with the hand-written gradient of bnnlv.fused where it applies (setup).
+    ``fused=True`` trains with the hand-written gradient of model.fused where it applies (setup).
     ``noise_lr`` is the Adam step of log σ². It is kept small on purpose: the additive noise σ and
     the latent path f(x, z) can explain the same spread, and a fast σ takes it all before q(z_n)
     has formed, leaving the latent unused (measured: test NLL 0.27 → 0.23 on the tutorial data).
@@ -188,7 +189,11 @@ class BNNLV(L.LightningModule):
         self.register_buffer("_epoch_sums", torch.zeros(2), persistent=False)
         self._epoch_rows = 0
         self._training_rng: tuple[Tensor, Tensor | None] | None = None  # set during validation
-        self._fused = False  # the hand-written gradient (bnnlv.fused) is used; decided in setup
+        self._fused = False  # the hand-written gradient (model.fused) is used; decided in setup
+        # Wraps each update's optimiser steps: an update is all its optimisers' steps or none. The
+        # runner hands in a guard that defers interrupts (bnnlv.runs.errors.interrupts_deferred);
+        # the model itself knows nothing of signals.
+        self.update_guard: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext
 
     # ----------------------------------------------------------------------------------------
     def model_step(self, x: Tensor, y: Tensor, index: Tensor, n_samples: int) -> StepOutput:
@@ -270,7 +275,7 @@ class BNNLV(L.LightningModule):
                 for optimizer in optimizers:
                     optimizer.zero_grad(set_to_none=True)
                 self.manual_backward(out.energy)
-            with interrupts_deferred():  # an update is all its optimisers' steps or none
+            with self.update_guard():
                 for optimizer in optimizers:
                     optimizer.step()
             self._epoch_sums.add_(torch.stack([out.energy.detach() * x.shape[0], out.sq_error]))
@@ -396,7 +401,7 @@ class BNNLV(L.LightningModule):
     def setup(self, stage: str) -> None:
         """Choose the training path for this trainer (see :meth:`fused_applies`). A large
         per-point table gets sparse gradients when training in one CPU process (see
-        bnnlv.optim.RowAdam): where it was measured. DDP needs dense ones (all-reduce); the GPU
+        model.optim.RowAdam): where it was measured. DDP needs dense ones (all-reduce); the GPU
         figures and torch.compile were measured with the dense path."""
         if stage != "fit":
             return
@@ -410,7 +415,7 @@ class BNNLV(L.LightningModule):
             self.latent.table.sparse = one_cpu and large and not self.hparams["compile"]
 
     def fused_applies(self, strategy: Strategy, precision: str) -> bool:
-        """Whether training uses the hand-written gradient (bnnlv.fused): ``fused`` is on and it
+        """Whether training uses the hand-written gradient (model.fused): ``fused`` is on and it
         covers the model (shared weight sampler, a per-point latent or none, no torch.compile),
         and training is one process (DDP all-reduces gradients inside autograd's backward) at
         full precision (a precision plugin acts on autograd's backward)."""

@@ -14,8 +14,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from bnnlv.energy import LOG_2PI
-from bnnlv.entropy import EntropyDecomposition, entropy_decomposition
+from bnnlv.model.energy import LOG_2PI
+from bnnlv.model.entropy import EntropyDecomposition, entropy_decomposition
 
 
 class Moments(NamedTuple):

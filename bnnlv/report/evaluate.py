@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import torch
 
-from bnnlv import plots
 from bnnlv.data.module import RegressionDataModule, Standardiser
-from bnnlv.metrics import regression_metrics
-from bnnlv.module import BNNLV
-from bnnlv.predictive import Moments
-from bnnlv.results import write_csv
+from bnnlv.model.lit_module import BNNLV
+from bnnlv.model.predictive import Moments
+from bnnlv.report import plots
+from bnnlv.report.metrics import regression_metrics
 
 GRID_POINTS = 200  # the fit figure's grid: 0.07 raw units apart on the default data
 GRID_MARGIN = 0.1  # the fit plot's grid extends 10 % of the data range beyond each side
 FIT_SAMPLES = 30
-# Components drawn per point for the entropy decomposition (bnnlv.entropy), 3 points y each:
+# Components drawn per point for the entropy decomposition (bnnlv.model.entropy), 3 points y each:
 # per-point std ≈ 0.02 nats (total), ≈ 0.005 (epistemic); ≈ 0.3 s for 560 points at M·L = 1000.
 ENTROPY_DRAWS = 16
 
@@ -51,10 +51,18 @@ def uncertainty_columns(
     return columns
 
 
+class Evaluation(NamedTuple):
+    """What scoring a model on the test split gives: the metrics and the per-point table."""
+
+    metrics: dict[str, float]
+    predictions: pd.DataFrame  # one row per test point: inputs, targets, predictive columns, nll
+
+
 def evaluate(
     model: BNNLV, data: RegressionDataModule, run_dir: Path, make_plots: bool = True
-) -> dict[str, float]:
-    """Predict the test split, write predictions.csv and the plots, return the metrics dict."""
+) -> Evaluation:
+    """Predict the test split and draw the plots into ``run_dir``; return the metrics and the
+    predictions table (the caller writes it, as ``predictions.csv``)."""
     model.eval()
     device = model.device
     splits, scaler = data.splits, data.scaler
@@ -90,11 +98,9 @@ def evaluate(
             value = getattr(pred.entropy, part)[:, d].cpu().numpy() + shift * np.log(y_std[d])
             columns[f"entropy_{part}{suffix}"] = value
     columns["nll"] = -(pred.log_density.cpu().numpy() - np.log(y_std).sum())
-    write_csv(run_dir / "predictions.csv", pd.DataFrame(columns))
-
     if make_plots:
         _plot_run(model, data, run_dir, mean, std, columns["nll"], oracle_nll)
-    return metrics
+    return Evaluation(metrics, pd.DataFrame(columns))
 
 
 def _plot_run(

@@ -23,8 +23,8 @@ import numpy as np
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from bnnlv.cli import config_dir
-from bnnlv.results import write_text
+from bnnlv.runs.folders import config_dir
+from bnnlv.runs.results import write_text
 
 BENCH_DIR = Path("outputs") / "benchmarks"
 # Every benchmark run: quiet, no figures, one torch thread (runs go in parallel instead).
@@ -80,7 +80,7 @@ def compose_config(overrides: Sequence[str]) -> DictConfig:
 
 def run_job(job: Job, root: Path) -> dict[str, Any]:
     """Train one job into ``root/<label>`` and return its metrics (status failed on error)."""
-    from bnnlv.train import train
+    from bnnlv.runs.train import train
 
     run_dir = root / job.label
     try:

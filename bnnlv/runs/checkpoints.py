@@ -24,8 +24,8 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from bnnlv.errors import RunInterrupted, interrupts_deferred
-from bnnlv.module import optimiser_updates
+from bnnlv.model.lit_module import optimiser_updates
+from bnnlv.runs.errors import RunInterrupted, interrupts_deferred
 
 LAST = "last.ckpt"
 

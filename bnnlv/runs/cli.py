@@ -21,28 +21,15 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-import bnnlv
-from bnnlv.errors import RunInterrupted, describe, root_cause
-from bnnlv.results import METRICS_FILE, write_json
-from bnnlv.rundir import register_resolvers
+from bnnlv.runs.errors import FAILED_JOBS, RunInterrupted, describe, root_cause
+from bnnlv.runs.folders import config_dir, register_resolvers
+from bnnlv.runs.results import METRICS_FILE, write_json
 
 register_resolvers()
 # Lightning's DDP re-runs this process's command line (sys.argv) once per extra device; the
 # re-run finds its subcommand here (see relaunchable).
 COMMAND_ENV = "BNNLV_COMMAND"
 _LAUNCHED_AS = sys.argv[0]
-
-# Run folders of the sweep jobs that failed in this process (a sweep carries on past them).
-FAILED_JOBS: list[Path] = []
-
-
-def config_dir() -> str:
-    """The configs folder: inside the installed package, or the repo's top-level ``configs/``."""
-    package = Path(bnnlv.__file__).resolve().parent
-    for candidate in (package / "configs", package.parent / "configs"):
-        if (candidate / "train.yaml").is_file():
-            return str(candidate)
-    raise FileNotFoundError(f"no configs/train.yaml next to {package}")
 
 
 def _error(message: str) -> None:
@@ -55,8 +42,8 @@ def train_app(cfg: DictConfig) -> float | None:
     objective of hparams_search), None for a failed job of a sweep."""
     from lightning.pytorch.utilities import rank_zero_only
 
-    from bnnlv.resume import resume_config
-    from bnnlv.train import train
+    from bnnlv.runs.resume import resume_config
+    from bnnlv.runs.train import train
 
     freeze_imports()
     relaunchable("train")
@@ -129,11 +116,11 @@ def _lazy(module: str, name: str) -> Callable[[], object]:
 
 COMMANDS: dict[str, tuple[Callable[[], object], str]] = {
     "train": (train_app, "train a model; Hydra overrides follow (bnnlv train --help)"),
-    "evaluate": (_lazy("bnnlv.saved", "evaluate_app"),
+    "evaluate": (_lazy("bnnlv.runs.saved", "evaluate_app"),
                  "re-score a saved run: run_dir=DIR [data=...] (bnnlv evaluate --help)"),
-    "predict": (_lazy("bnnlv.saved", "predict_app"),
+    "predict": (_lazy("bnnlv.runs.saved", "predict_app"),
                 "predict new inputs: run_dir=DIR data=csv data.path=FILE"),
-    "summarize": (_lazy("bnnlv.sweep", "summarize_main"),
+    "summarize": (_lazy("bnnlv.runs.sweep", "summarize_main"),
                   "rebuild a sweep's summary: bnnlv summarize SWEEP_DIR"),
 }  # fmt: skip
 
@@ -190,8 +177,4 @@ def run_hydra_app(app: Callable[[], object]) -> None:
 
 
 if __name__ == "__main__":
-    # ``python -m bnnlv.cli``: run the importable module's main, so that state other modules
-    # import from bnnlv.cli (FAILED_JOBS) is the state this command reads.
-    from bnnlv import cli
-
-    cli.main()
+    main()

@@ -17,8 +17,8 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from bnnlv.layers import select_layers
-from bnnlv.module import LATENT_KINDS
+from bnnlv.model.layers import select_layers
+from bnnlv.model.lit_module import LATENT_KINDS
 
 _ABSENT = object()
 
@@ -47,7 +47,9 @@ OPTIONAL_POSITIVE_NUMBERS = ("prior.latent_var", "model.latent_prior_var", "mode
 UNIT_INTERVAL = ("alpha", "model.alpha")
 GPU_ACCELERATORS = ("gpu", "cuda")
 # the only _target_ values a saved run's config may hold (check_saved_config)
-MODEL_TARGET = "bnnlv.module.BNNLV"
+MODEL_TARGET = "bnnlv.model.lit_module.BNNLV"
+# where the model class lived before the package was split into rooms (bnnlv 0.1.0 run folders)
+LEGACY_MODEL_TARGETS = ("bnnlv.module.BNNLV",)
 TRAINER_TARGETS = ("lightning.Trainer", "lightning.pytorch.Trainer")
 DATA_TARGET = re.compile(r"bnnlv\.data\.[a-z_]+\.[A-Za-z]+")
 
@@ -76,6 +78,18 @@ def check_config(cfg: DictConfig) -> None:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     _check_model_shape(cfg)
     _check_accelerator(_get(cfg, "trainer.accelerator"))
+
+
+def read_saved_config(source: Path) -> DictConfig:
+    """A run folder's ``config.yaml``, checked by :func:`check_saved_config`, with the model's
+    ``_target_`` of an older bnnlv (:data:`LEGACY_MODEL_TARGETS`) pointed at today's class."""
+    cfg = OmegaConf.load(source)
+    if not isinstance(cfg, DictConfig):
+        raise ValueError(f"{source}: not a run config (a YAML mapping)")
+    check_saved_config(cfg, source)
+    if OmegaConf.select(cfg, "model._target_") in LEGACY_MODEL_TARGETS:
+        cfg.model._target_ = MODEL_TARGET
+    return cfg
 
 
 def check_saved_config(cfg: DictConfig, source: Path) -> None:
@@ -110,7 +124,7 @@ def check_saved_config(cfg: DictConfig, source: Path) -> None:
 
 def _saved_target(key: str, target: Any) -> bool:
     if key == "model":
-        return target == MODEL_TARGET
+        return target == MODEL_TARGET or target in LEGACY_MODEL_TARGETS
     if key == "trainer":
         return target in TRAINER_TARGETS
     if key != "data" or not isinstance(target, str) or not DATA_TARGET.fullmatch(target):

@@ -18,6 +18,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import TypeVar
 
@@ -31,6 +32,10 @@ from omegaconf import DictConfig
 from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseException
 
 T = TypeVar("T")
+
+# Run folders of the sweep jobs that failed in this process (a sweep carries on past them);
+# the CLI reports them and exits 1 when the sweep ends.
+FAILED_JOBS: list[Path] = []
 
 
 class RunInterrupted(KeyboardInterrupt):

@@ -1,4 +1,5 @@
-"""Run folders that are never shared: each new folder is claimed with an atomic ``mkdir``.
+"""Where a run's files go: the configs folder, and run folders that are never shared (each new
+folder is claimed with an atomic ``mkdir``).
 
 Hydra names folders by the clock, so two runs started in the same second (or microsecond, on two
 machines writing to one file system) would land in the same folder. The ``bnnlv.claim``
@@ -15,8 +16,19 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+import bnnlv
+
 MAX_TRIES = 10_000
 RESUMED_HYDRA_SUBDIR = ".hydra/resumed"
+
+
+def config_dir() -> str:
+    """The configs folder: inside the installed package, or the repo's top-level ``configs/``."""
+    package = Path(bnnlv.__file__).resolve().parent
+    for candidate in (package / "configs", package.parent / "configs"):
+        if (candidate / "train.yaml").is_file():
+            return str(candidate)
+    raise FileNotFoundError(f"no configs/train.yaml next to {package}")
 
 
 def claim_dir(prefix: str) -> str:

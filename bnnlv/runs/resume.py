@@ -3,7 +3,7 @@
 The run's saved ``config.yaml`` is the config (plain ``key=value`` overrides on the command line
 apply on top, e.g. ``trainer.max_epochs=4000`` to train longer); Lightning restores the model,
 optimiser states, epoch and step from ``checkpoints/last.ckpt`` (``ckpt_path``, loaded with
-``weights_only=True``) and :class:`~bnnlv.run_state.RunState` the random streams, so on the CPU a
+``weights_only=True``) and :class:`~bnnlv.runs.state.RunState` the random streams, so on the CPU a
 resumed run ends with the same metrics as one that was never stopped; only ``fit_seconds``
 differs (it counts the resumed part). Lightning's CSV logger starts ``logs/metrics.csv`` afresh,
 so the rows logged before the stop are set aside and joined back after the fit.
@@ -17,9 +17,9 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from bnnlv.config_checks import check_saved_config
-from bnnlv.results import write_csv
-from bnnlv.saved import CONFIG_FILE, checkpoint_path
+from bnnlv.runs.config import read_saved_config
+from bnnlv.runs.results import write_csv
+from bnnlv.runs.saved import CONFIG_FILE, checkpoint_path
 
 # Config groups: choosing another option would not describe the run being resumed.
 GROUPS = ("model", "data", "prior", "trainer", "experiment", "hparams_search", "launcher")
@@ -32,9 +32,7 @@ def resume_config(resume: str, overrides: Sequence[str]) -> DictConfig:
     overrides applied (group choices, ``+``/``~`` edits and unknown keys are rejected) and
     ``resume`` set."""
     checkpoint_path(Path(resume))
-    saved = OmegaConf.load(Path(resume) / CONFIG_FILE)
-    assert isinstance(saved, DictConfig)
-    check_saved_config(saved, Path(resume) / CONFIG_FILE)
+    saved = read_saved_config(Path(resume) / CONFIG_FILE)
     extra = []
     for item in overrides:
         key = item.partition("=")[0]

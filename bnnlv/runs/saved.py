@@ -2,13 +2,13 @@
 
 A run folder holds ``config.yaml`` (the resolved config) and ``checkpoints/last.ckpt``, which loads
 with ``torch.load(weights_only=True)``: plain hyperparameters, tensors, and the training
-standardiser with the column names (:mod:`bnnlv.run_state`). From these alone:
+standardiser with the column names (:mod:`bnnlv.runs.state`). From these alone:
 
 - ``bnnlv evaluate run_dir=DIR [data=… data.…=…]`` recomputes metrics, predictions.csv and plots
   on the run's data (or another data config), standardised with the TRAINING statistics;
 - ``bnnlv predict run_dir=DIR data=csv data.path=FILE`` writes the predictive mean and total /
   epistemic / aleatoric std for every row of a CSV of inputs (no targets needed), original units;
-- ``bnnlv train resume=DIR [key=value …]`` continues the run in place (:mod:`bnnlv.resume`).
+- ``bnnlv train resume=DIR [key=value …]`` continues the run in place (:mod:`bnnlv.runs.resume`).
 
 Scoring draws the predictive's Monte Carlo samples after ``torch.manual_seed(seed)``
 (:func:`score`), so a model gives the same numbers when scored after training and when re-scored
@@ -26,18 +26,18 @@ import pandas as pd
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from bnnlv.checkpoints import LAST, load_checkpoint
-from bnnlv.cli import config_dir
-from bnnlv.config_checks import check_saved_config
 from bnnlv.data.csv import numeric_column, read_table
 from bnnlv.data.module import RegressionDataModule
-from bnnlv.errors import reported
-from bnnlv.evaluate import evaluate, original_units, uncertainty_columns
-from bnnlv.module import BNNLV
-from bnnlv.results import METRICS_FILE, write_csv, write_json
-from bnnlv.run_state import SavedData, read_data_state
+from bnnlv.model.lit_module import BNNLV
+from bnnlv.report.evaluate import evaluate, original_units, uncertainty_columns
+from bnnlv.runs.checkpoints import LAST, load_checkpoint
+from bnnlv.runs.config import read_saved_config
+from bnnlv.runs.errors import reported
+from bnnlv.runs.folders import config_dir
+from bnnlv.runs.results import METRICS_FILE, write_csv, write_json
+from bnnlv.runs.state import SavedData, read_data_state
 
 CONFIG_FILE = "config.yaml"
 
@@ -65,9 +65,7 @@ def load_run(run_dir: Path) -> SavedRun:
     model = BNNLV(**checkpoint["hyper_parameters"])
     model.load_state_dict(checkpoint["state_dict"])
     model.eval()
-    cfg = OmegaConf.load(Path(run_dir) / CONFIG_FILE)
-    assert isinstance(cfg, DictConfig)
-    check_saved_config(cfg, Path(run_dir) / CONFIG_FILE)
+    cfg = read_saved_config(Path(run_dir) / CONFIG_FILE)
     return SavedRun(cfg, model, read_data_state(checkpoint))
 
 
@@ -85,13 +83,15 @@ def validation_nll(model: BNNLV, data: RegressionDataModule) -> float | None:
 def score(
     model: BNNLV, data: RegressionDataModule, out_dir: Path, seed: int, make_plots: bool
 ) -> dict[str, Any]:
-    """``val_nll`` and the test metrics (:func:`bnnlv.evaluate.evaluate`, which also writes
+    """``val_nll`` and the test metrics (:func:`bnnlv.report.evaluate.evaluate`, which also writes
     predictions.csv and plots), each after ``torch.manual_seed(seed)``."""
     model.eval()
     torch.manual_seed(seed)
     metrics: dict[str, Any] = {"val_nll": validation_nll(model, data)}
     torch.manual_seed(seed)
-    return metrics | evaluate(model, data, out_dir, make_plots=make_plots)
+    scored = evaluate(model, data, out_dir, make_plots=make_plots)
+    write_csv(out_dir / "predictions.csv", scored.predictions)
+    return metrics | scored.metrics
 
 
 def _out_dir() -> Path:

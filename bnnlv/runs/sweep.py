@@ -31,7 +31,7 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from bnnlv.results import METRICS_FILE, read_metrics, write_csv, write_text
+from bnnlv.runs.results import METRICS_FILE, read_metrics, write_csv, write_text
 
 REPLICATE_KEY = "seed"
 MAIN_METRIC = "test_nll"
@@ -236,10 +236,10 @@ def to_markdown(summary: Summary, sweep_dir: Path, setting_keys: list[str], plot
 
 class SummaryCallback(Callback):
     """Hydra callback: summarise the sweep when the multirun ends. Jobs that are not ok join
-    ``bnnlv.cli.FAILED_JOBS`` (whatever process or machine ran them), so the command exits 1."""
+    ``runs.errors.FAILED_JOBS`` (whatever process or machine ran them), so the command exits 1."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from bnnlv.cli import FAILED_JOBS
+        from bnnlv.runs.errors import FAILED_JOBS
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
         summary = summarize(sweep_dir)

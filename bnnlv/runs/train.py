@@ -23,16 +23,16 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from bnnlv.allocator import keep_freed_memory
-from bnnlv.checkpoints import RunCheckpoints, save_checkpoint
-from bnnlv.config_checks import check_config
 from bnnlv.data.module import RegressionDataModule
-from bnnlv.errors import describe, root_cause, sigterm_interrupts
-from bnnlv.module import BNNLV, optimiser_updates
-from bnnlv.results import METRICS_FILE, write_json, write_text
-from bnnlv.resume import join_logs, resume_from, set_aside_logs
-from bnnlv.run_state import RunState
-from bnnlv.saved import score
+from bnnlv.model.allocator import keep_freed_memory
+from bnnlv.model.lit_module import BNNLV, optimiser_updates
+from bnnlv.runs.checkpoints import RunCheckpoints, save_checkpoint
+from bnnlv.runs.config import check_config
+from bnnlv.runs.errors import describe, interrupts_deferred, root_cause, sigterm_interrupts
+from bnnlv.runs.results import METRICS_FILE, write_json, write_text
+from bnnlv.runs.resume import join_logs, resume_from, set_aside_logs
+from bnnlv.runs.saved import score
+from bnnlv.runs.state import RunState
 
 log = logging.getLogger("bnnlv")
 
@@ -70,6 +70,7 @@ def build(cfg: DictConfig) -> tuple[RegressionDataModule, BNNLV]:
         n_train=data.n_train,
         batch_size=data.batch_size,
     )
+    model.update_guard = interrupts_deferred
     return data, model
 
 

@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from bnnlv import allocator
-from bnnlv.allocator import keep_freed_memory
+from bnnlv.model import allocator
+from bnnlv.model.allocator import keep_freed_memory
 
 
 @pytest.mark.skipif(

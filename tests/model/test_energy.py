@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from bnnlv.energy import (
+from bnnlv.model.energy import (
     bb_alpha_energy,
     centred_log_norm,
     centred_log_ratio,

@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 
-from bnnlv.energy import (
+from bnnlv.model.energy import (
     bb_alpha_energy,
     bb_alpha_energy_cavity,
     cavity_gaussian,
@@ -22,10 +22,10 @@ from bnnlv.energy import (
     gaussian_renyi,
     renyi_divergence,
 )
-from bnnlv.latent import PerPointLatent, log_norm_prior
-from bnnlv.layers import BayesianLinear
-from bnnlv.module import BNNLV
-from bnnlv.predictive import gaussian_log_lik
+from bnnlv.model.latent import PerPointLatent, log_norm_prior
+from bnnlv.model.layers import BayesianLinear
+from bnnlv.model.lit_module import BNNLV
+from bnnlv.model.predictive import gaussian_log_lik
 
 F64 = torch.float64
 LOG_2PI = math.log(2 * math.pi)

@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 
-from bnnlv.entropy import NOISE_NODES, NOISE_WEIGHTS, entropy_decomposition, gaussian_entropy
+from bnnlv.model.entropy import NOISE_NODES, NOISE_WEIGHTS, entropy_decomposition, gaussian_entropy
 
 LOG2 = math.log(2.0)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bnnlv.energy import bb_alpha_energy
-from bnnlv.fused import energy_grads, fused_step, set_grads
-from bnnlv.module import BNNLV
+from bnnlv.model.energy import bb_alpha_energy
+from bnnlv.model.fused import energy_grads, fused_step, set_grads
+from bnnlv.model.lit_module import BNNLV
 
 F64 = torch.float64
 

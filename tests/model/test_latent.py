@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from bnnlv.latent import AmortisedLatent, PerPointLatent, log_norm_prior, sample_prior
-from bnnlv.module import BNNLV
-from bnnlv.optim import RowAdam
+from bnnlv.model.latent import AmortisedLatent, PerPointLatent, log_norm_prior, sample_prior
+from bnnlv.model.lit_module import BNNLV
+from bnnlv.model.optim import RowAdam
 
 F64 = torch.float64
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from bnnlv.energy import exact_log_ratio
-from bnnlv.layers import BayesianLinear, BayesianMLP, select_layers
+from bnnlv.model.energy import exact_log_ratio
+from bnnlv.model.layers import BayesianLinear, BayesianMLP, select_layers
 
 F64 = torch.float64
 

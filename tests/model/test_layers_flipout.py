@@ -11,9 +11,9 @@ import math
 import pytest
 import torch
 
-from bnnlv.energy import bb_alpha_energy_cavity, cavity_gaussian
-from bnnlv.layers import BayesianLinear, BayesianMLP
-from bnnlv.predictive import gaussian_log_lik
+from bnnlv.model.energy import bb_alpha_energy_cavity, cavity_gaussian
+from bnnlv.model.layers import BayesianLinear, BayesianMLP
+from bnnlv.model.predictive import gaussian_log_lik
 
 F64 = torch.float64
 

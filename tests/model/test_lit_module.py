@@ -17,12 +17,13 @@ from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
 from torch import Tensor, nn
 from torch.distributions import Normal
 
-import bnnlv.module
+import bnnlv.model.lit_module
 from bnnlv.data.module import GroupedBatches, TensorBatches
-from bnnlv.layers import LayerOutput, NetworkSample
-from bnnlv.module import BNNLV
-from bnnlv.optim import RowAdam
-from bnnlv.predictive import gaussian_log_lik
+from bnnlv.model.layers import LayerOutput, NetworkSample
+from bnnlv.model.lit_module import BNNLV
+from bnnlv.model.optim import RowAdam
+from bnnlv.model.predictive import gaussian_log_lik
+from bnnlv.runs.errors import interrupts_deferred
 
 
 def _model(**kwargs: Any) -> BNNLV:
@@ -42,7 +43,7 @@ def _batch(b: int = 8, d_in: int = 2, d_out: int = 1) -> tuple[Tensor, Tensor, T
 def energy_spy(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Record the arguments model_step passes to the energy."""
     calls: list[dict[str, Any]] = []
-    real = bnnlv.module.bb_alpha_energy
+    real = bnnlv.model.lit_module.bb_alpha_energy
 
     def spy(*args: Any) -> Tensor:
         names = ["log_lik", "log_ratio_w", "log_ratio_z", "log_norm_q_w", "log_norm_p_w",
@@ -50,7 +51,7 @@ def energy_spy(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         calls.append(dict(zip(names, args, strict=True)))
         return real(*args)
 
-    monkeypatch.setattr(bnnlv.module, "bb_alpha_energy", spy)
+    monkeypatch.setattr(bnnlv.model.lit_module, "bb_alpha_energy", spy)
     return calls
 
 
@@ -250,7 +251,7 @@ def test_invalid_constructor_values_are_rejected(key: str, value: Any) -> None:
     assert repr(shown) in message
 
 
-# Lightning's own deprecation warning from torch's pytree (not ours); bnnlv.train silences it too.
+# Lightning's own deprecation warning from torch's pytree (not ours); runs.train silences it too.
 LIGHTNING_FIT = pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")
 
 
@@ -334,7 +335,7 @@ def test_a_large_table_trains_with_sparse_gradients_to_the_same_result(
     table sparse gradients; the updates are the dense path's up to summation order."""
     finals, sparse = [], []
     for rows in (10**9, 10):  # threshold above / below the 40-row table
-        monkeypatch.setattr(bnnlv.module, "SPARSE_TABLE_ROWS", rows)
+        monkeypatch.setattr(bnnlv.model.lit_module, "SPARSE_TABLE_ROWS", rows)
         model = _model(n_train=40, batch_size=16)
         _fit(model, epochs=2)
         sparse.append(model.latent.table.sparse)  # type: ignore[union-attr]
@@ -346,9 +347,11 @@ def test_a_large_table_trains_with_sparse_gradients_to_the_same_result(
 def test_an_interrupt_between_optimiser_steps_waits_for_the_whole_update(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Ctrl-C landing after the weights' step and before the latent table's: the update finishes
-    (both steps) before KeyboardInterrupt surfaces, so a checkpoint never holds half an update."""
+    """Ctrl-C landing after the weights' step and before the latent table's: with the runner's
+    guard (interrupts_deferred, handed in as update_guard) the update finishes (both steps) before
+    KeyboardInterrupt surfaces, so a checkpoint never holds half an update."""
     model = _model(n_train=40, batch_size=8)
+    model.update_guard = interrupts_deferred
     optimisers = model.configure_optimizers()
     assert len(optimisers) == 2
     calls: list[str] = []

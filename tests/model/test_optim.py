@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bnnlv.optim import RowAdam
+from bnnlv.model.optim import RowAdam
 
 
 def test_a_row_present_every_step_follows_plain_adam_exactly() -> None:

@@ -7,7 +7,7 @@ import math
 import torch
 from torch.distributions import Normal
 
-from bnnlv.predictive import gaussian_log_lik, mixture_log_density, moments
+from bnnlv.model.predictive import gaussian_log_lik, mixture_log_density, moments
 
 F64 = torch.float64
 

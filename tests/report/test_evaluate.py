@@ -1,4 +1,4 @@
-"""evaluate(): metrics, predictions.csv and the unit conversions of a trained model."""
+"""evaluate(): metrics, the predictions table and the unit conversions of a trained model."""
 
 from __future__ import annotations
 
@@ -6,13 +6,12 @@ import math
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
 from bnnlv.data.toy import ToyHeteroscedastic
-from bnnlv.evaluate import evaluate
-from bnnlv.module import BNNLV
+from bnnlv.model.lit_module import BNNLV
+from bnnlv.report.evaluate import evaluate
 
 REQUIRED = {"test_nll", "test_rmse", "test_mae", "test_r2", "test_crps", "test_miscal_area",
             "test_oracle_nll"}  # fmt: skip
@@ -33,11 +32,10 @@ def _model(data: ToyHeteroscedastic, **kwargs: object) -> BNNLV:
     return BNNLV(**(args | kwargs))  # type: ignore[arg-type]
 
 
-def test_evaluate_writes_predictions_and_metrics(data: ToyHeteroscedastic, tmp_path: Path) -> None:
-    metrics = evaluate(_model(data), data, tmp_path, make_plots=False)
+def test_evaluate_gives_predictions_and_metrics(data: ToyHeteroscedastic, tmp_path: Path) -> None:
+    metrics, frame = evaluate(_model(data), data, tmp_path, make_plots=False)
     assert metrics.keys() >= REQUIRED
     assert all(math.isfinite(metrics[k]) for k in REQUIRED)
-    frame = pd.read_csv(tmp_path / "predictions.csv")
     assert len(frame) == len(data.splits.x_test)
     assert set(COLUMNS) <= set(frame.columns)
     np.testing.assert_allclose(frame["x"], data.splits.x_test[:, 0])
@@ -63,8 +61,7 @@ def test_deterministic_model_predictions_are_in_original_units(
     model = _model(data, latent="none", stochastic_layers=[])
     with torch.no_grad():
         model.log_noise_var.fill_(math.log(0.25))
-    metrics = evaluate(model, data, tmp_path, make_plots=False)
-    frame = pd.read_csv(tmp_path / "predictions.csv")
+    metrics, frame = evaluate(model, data, tmp_path, make_plots=False)
     x, _ = data.tensors("test")
     f = model.network(x[None]).output[0, :, 0].detach().numpy()
     s_y, m_y = data.scaler.y_std[0], data.scaler.y_mean[0]
@@ -84,15 +81,15 @@ def test_entropy_columns_in_original_units(data: ToyHeteroscedastic, tmp_path: P
     mlp = _model(data, latent="none", stochastic_layers=[])
     with torch.no_grad():
         mlp.log_noise_var.fill_(math.log(0.25))
-    evaluate(mlp, data, tmp_path, make_plots=False)
-    frame = pd.read_csv(tmp_path / "predictions.csv")
+    frame = evaluate(mlp, data, tmp_path, make_plots=False).predictions
     expected = 0.5 * math.log(2 * math.pi * math.e * (data.scaler.y_std[0] * 0.5) ** 2)
     np.testing.assert_allclose(frame["entropy_total"], expected, rtol=1e-5)
     np.testing.assert_allclose(frame["entropy_aleatoric"], expected, rtol=1e-5)
     np.testing.assert_allclose(frame["entropy_epistemic"], 0.0, atol=1e-6)
 
-    evaluate(_model(data, posterior_std_init=0.3), data, tmp_path, make_plots=False)
-    frame = pd.read_csv(tmp_path / "predictions.csv")
+    frame = evaluate(
+        _model(data, posterior_std_init=0.3), data, tmp_path, make_plots=False
+    ).predictions
     np.testing.assert_allclose(
         frame["entropy_total"], frame["entropy_aleatoric"] + frame["entropy_epistemic"], atol=1e-5
     )

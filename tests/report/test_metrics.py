@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from bnnlv.metrics import regression_metrics
+from bnnlv.report.metrics import regression_metrics
 
 
 def _case(n: int = 200, d: int = 1, seed: int = 0):

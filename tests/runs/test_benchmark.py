@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bnnlv.benchmark import (
+from bnnlv.runs.benchmark import (
     Job,
     compose_config,
     format_mean_se,

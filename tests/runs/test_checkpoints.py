@@ -15,9 +15,9 @@ import pytest
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from bnnlv.checkpoints import LAST, RunCheckpoints, load_checkpoint, save_checkpoint
-from bnnlv.errors import RunInterrupted
-from bnnlv.module import DivergenceError
+from bnnlv.model.lit_module import DivergenceError
+from bnnlv.runs.checkpoints import LAST, RunCheckpoints, load_checkpoint, save_checkpoint
+from bnnlv.runs.errors import RunInterrupted
 
 
 class FakeTrainer:

@@ -24,7 +24,7 @@ COLUMNS = ["x", "y", "mean", "std", "epistemic_std", "aleatoric_std"]
 def bnnlv(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the installed CLI module with this interpreter; outputs land under ``cwd``."""
     return subprocess.run(
-        [sys.executable, "-m", "bnnlv.cli", *args],
+        [sys.executable, "-m", "bnnlv.runs.cli", *args],
         cwd=cwd, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
 
@@ -35,7 +35,7 @@ def bnnlv(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def test_default_config(compose_train: Callable[..., DictConfig]) -> None:
     cfg = compose_train()
-    assert cfg.model._target_ == "bnnlv.module.BNNLV"
+    assert cfg.model._target_ == "bnnlv.model.lit_module.BNNLV"
     assert cfg.model.latent == "per_point"
     assert cfg.data._target_ == "bnnlv.data.toy.ToyHeteroscedastic"
     assert cfg.data.n_points == 800
@@ -119,7 +119,7 @@ def test_cfg_job_prints_the_config(tmp_path: Path) -> None:
     result = bnnlv("train", "--cfg", "job", "alpha=0.25", "model=mlp", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "alpha: 0.25" in result.stdout
-    assert "_target_: bnnlv.module.BNNLV" in result.stdout
+    assert "_target_: bnnlv.model.lit_module.BNNLV" in result.stdout
     assert "latent: none" in result.stdout
     assert not list(tmp_path.iterdir())  # printing the config runs nothing
 
@@ -168,7 +168,7 @@ def test_multirun_makes_one_folder_per_job_and_runs_bnn_and_mlp(tmp_path: Path) 
 
 
 def test_freeze_imports_leaves_the_imported_objects_out_of_collection() -> None:
-    from bnnlv.cli import freeze_imports
+    from bnnlv.runs.cli import freeze_imports
 
     gc.unfreeze()
     tracked = len(gc.get_objects())

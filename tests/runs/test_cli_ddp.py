@@ -16,7 +16,7 @@ from tests.cli_inprocess import TINY
 @pytest.mark.slow
 def test_two_process_ddp_on_cpu_writes_one_results_folder(tmp_path: Path) -> None:
     program = Path(sys.executable).with_name("bnnlv")  # the console script users run
-    command = [str(program)] if program.is_file() else [sys.executable, "-m", "bnnlv.cli"]
+    command = [str(program)] if program.is_file() else [sys.executable, "-m", "bnnlv.runs.cli"]
     result = subprocess.run(
         [*command, "train", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
          *TINY, "data.batch_size=10"],

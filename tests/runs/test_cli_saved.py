@@ -4,6 +4,7 @@ metrics.json (timings excluded: every timing key ends in ``_seconds``)."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from bnnlv.module import BNNLV
+from bnnlv.model.lit_module import BNNLV
 from tests.cli_inprocess import TINY, run_bnnlv
 
 SHUFFLED = [*TINY, "data.batch_size=10", "trainer.check_val_every_n_epoch=1"]  # 5 steps an epoch
@@ -157,3 +158,25 @@ def test_resume_can_train_longer_but_keeps_its_config(
     assert run_bnnlv(monkeypatch, "train", *SHUFFLED, f"hydra.run.dir={longer}") == 0
     assert run_bnnlv(monkeypatch, "train", f"resume={longer}", "trainer.max_epochs=3") == 0
     assert metrics_of(longer)["epochs"] == 3 and metrics_of(longer)["status"] == "ok"
+
+
+LEGACY_RUN = Path(__file__).resolve().parents[1] / "fixtures" / "run_v0_1_0"
+
+
+def test_a_run_saved_before_the_package_split_still_evaluates_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tests/fixtures/run_v0_1_0 was written by bnnlv 0.1.0 with the flat layout (its config names
+    the model ``bnnlv.module.BNNLV``): evaluate re-scores it to the metrics it recorded, and a
+    resume trains on from its checkpoint."""
+    run = tmp_path / "run"
+    shutil.copytree(LEGACY_RUN, run)
+    assert "bnnlv.module.BNNLV" in (run / "config.yaml").read_text()
+    out = tmp_path / "eval"
+    assert run_bnnlv(monkeypatch, "evaluate", f"run_dir={run}", f"hydra.run.dir={out}") == 0
+    recorded, again = metrics_of(run), metrics_of(out)
+    for key in ("test_nll", "test_nll_standardised", "test_rmse", "test_r2", "test_crps"):
+        assert again[key] == pytest.approx(recorded[key], rel=1e-12), key
+    code = run_bnnlv(monkeypatch, "train", f"resume={run}", "trainer.max_epochs=102")
+    assert code == 0
+    assert metrics_of(run)["status"] == "ok" and metrics_of(run)["epochs"] == 102

@@ -11,7 +11,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from bnnlv.cli import config_dir
+from bnnlv.runs.folders import config_dir
 from tests.cli_inprocess import TINY, run_bnnlv
 
 SUMMARY_FILES = ("summary.csv", "summary_by_setting.csv", "summary.md")
@@ -121,7 +121,7 @@ def test_slurm_preset_composes_a_submitit_slurm_launcher(
     assert launcher["_target_"].endswith("SlurmLauncher")
     assert launcher["partition"] == "gpu" and launcher["cpus_per_task"] == 2
     assert launcher["submitit_folder"] == "${hydra.sweep.dir}/.submitit/%j"
-    assert cfg.hydra.callbacks.summary._target_ == "bnnlv.sweep.SummaryCallback"
+    assert cfg.hydra.callbacks.summary._target_ == "bnnlv.runs.sweep.SummaryCallback"
     assert not list(tmp_path.iterdir())
 
 

@@ -12,8 +12,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
-from bnnlv.cli import config_dir
-from bnnlv.config_checks import check_config, check_saved_config
+from bnnlv.runs.config import check_config, check_saved_config
+from bnnlv.runs.folders import config_dir
 
 SHIPPED = [
     [],
@@ -114,8 +114,8 @@ def test_a_config_bnnlv_saved_passes(
 
 HOSTILE = [
     ("data._target_", "os.system", "data._target_='os.system' is not allowed"),
-    ("data.extra", {"_target_": "bnnlv.results.write_text", "path": "x", "text": "y"},
-     "data.extra._target_='bnnlv.results.write_text'"),
+    ("data.extra", {"_target_": "bnnlv.runs.results.write_text", "path": "x", "text": "y"},
+     "data.extra._target_='bnnlv.runs.results.write_text'"),
     ("model._target_", "bnnlv.data.toy.ToyBimodal", "model._target_"),
     ("trainer._target_", "lightning.fabric.utilities.cloud_io._load", "trainer._target_"),
     ("data._target_", "bnnlv.data.module.Splits", "data._target_='bnnlv.data.module.Splits'"),

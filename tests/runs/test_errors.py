@@ -24,10 +24,10 @@ import torch
 from hydra.errors import InstantiationException, MissingConfigException
 from hydra.utils import instantiate
 
-from bnnlv.checkpoints import load_checkpoint
 from bnnlv.data.module import Splits
 from bnnlv.data.toy import ToyHeteroscedastic
-from bnnlv.errors import RunInterrupted, describe, sigterm_interrupts
+from bnnlv.runs.checkpoints import load_checkpoint
+from bnnlv.runs.errors import RunInterrupted, describe, sigterm_interrupts
 from tests.cli_inprocess import TINY, run_bnnlv
 
 
@@ -273,7 +273,7 @@ def start_training(run_dir: Path) -> subprocess.Popen[str]:
     the first checkpoint exists (training is under way). SIGINT is restored to its default so
     that Python raises KeyboardInterrupt even when this test runs in a background job."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "bnnlv.cli", "train", *TINY, "trainer.max_epochs=1000000",
+        [sys.executable, "-m", "bnnlv.runs.cli", "train", *TINY, "trainer.max_epochs=1000000",
          "checkpoint_every=1", f"hydra.run.dir={run_dir}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),

@@ -1,4 +1,4 @@
-"""bnnlv.rundir: run folders claimed atomically, never shared."""
+"""bnnlv.runs.folders: run folders claimed atomically, never shared."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bnnlv.rundir import RESUMED_HYDRA_SUBDIR, claim_dir, hydra_subdir, run_dir
+from bnnlv.runs.folders import RESUMED_HYDRA_SUBDIR, claim_dir, hydra_subdir, run_dir
 
 
 def test_the_same_name_twice_gives_two_folders(tmp_path: Path) -> None:

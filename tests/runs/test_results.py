@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bnnlv.results import read_metrics, write_csv, write_json, write_text
+from bnnlv.runs.results import read_metrics, write_csv, write_json, write_text
 
 
 def test_write_json_is_atomic_and_flat(tmp_path: Path) -> None:

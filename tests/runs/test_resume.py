@@ -1,4 +1,4 @@
-"""bnnlv.resume: the resumed config and the training log joined across the stop."""
+"""bnnlv.runs.resume: the resumed config and the training log joined across the stop."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from bnnlv.resume import LOG_BEFORE, LOG_FILE, join_logs, resume_config, set_aside_logs
+from bnnlv.runs.resume import LOG_BEFORE, LOG_FILE, join_logs, resume_config, set_aside_logs
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""bnnlv.saved: loading a run folder, the validation NLL, seeded scoring, prediction columns."""
+"""runs.saved: loading a run folder, the validation NLL, seeded scoring, prediction columns."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from bnnlv.data.module import RegressionDataModule, Splits, Standardiser
-from bnnlv.module import BNNLV
-from bnnlv.run_state import SavedData
-from bnnlv.saved import SavedRun, checkpoint_path, prediction_frame, score, validation_nll
+from bnnlv.model.lit_module import BNNLV
+from bnnlv.runs.saved import SavedRun, checkpoint_path, prediction_frame, score, validation_nll
+from bnnlv.runs.state import SavedData
 
 RNG = np.random.default_rng(0)
 

@@ -1,4 +1,4 @@
-"""bnnlv.run_state: the data state a checkpoint carries loads with weights_only=True."""
+"""bnnlv.runs.state: the data state a checkpoint carries loads with weights_only=True."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from bnnlv.data.toy import ToyHeteroscedastic
-from bnnlv.run_state import KEY, data_state, read_data_state
+from bnnlv.runs.state import KEY, data_state, read_data_state
 
 
 def test_data_state_round_trips_through_safe_loading(tmp_path: Path) -> None:

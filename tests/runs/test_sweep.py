@@ -1,4 +1,4 @@
-"""bnnlv.sweep: mean ± standard error, and the summary files built from job folders alone."""
+"""bnnlv.runs.sweep: mean ± standard error, and the summary files built from job folders alone."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from bnnlv.sweep import aggregate, mean_se, read_jobs, summarize
+from bnnlv.runs.sweep import aggregate, mean_se, read_jobs, summarize
 
 
 def test_mean_se_hand_computed() -> None:

@@ -10,8 +10,9 @@ import pytest
 from omegaconf import DictConfig
 
 from bnnlv.data.toy import ToyHeteroscedastic
-from bnnlv.module import BNNLV
-from bnnlv.train import build, len_epoch, train
+from bnnlv.model.lit_module import BNNLV
+from bnnlv.runs.errors import interrupts_deferred
+from bnnlv.runs.train import build, len_epoch, train
 
 
 def test_build_sizes_the_model_from_the_data(compose_train: Callable[..., DictConfig]) -> None:
@@ -24,6 +25,8 @@ def test_build_sizes_the_model_from_the_data(compose_train: Callable[..., DictCo
     assert model.n_train == 70 and model.alpha == 0.3 and model.latent_prior_var == 2.0
     assert [layer.weight_mean.shape for layer in model.network.layers] == [(2, 8), (8, 4), (4, 1)]
     assert len_epoch(data) == 1  # the default batch (560) exceeds the 70 training points
+    # the runner hands the model its interrupt guard: an update's optimiser steps are not cut
+    assert model.update_guard is interrupts_deferred
 
 
 def test_build_defaults_gamma_to_the_input_dimension(

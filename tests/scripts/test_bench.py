@@ -13,7 +13,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench.py"
 ROWS = ["seed_tutorial fit", "default `bnnlv train`", "train batch 200", "train batch 1,000",
         "train batch 4,000", "predict", "entropy decomposition"]  # fmt: skip
 

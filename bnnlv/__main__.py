@@ -1,0 +1,5 @@
+"""``python -m bnnlv COMMAND …``: the ``bnnlv`` command."""
+
+from bnnlv.runs.cli import main
+
+main()
