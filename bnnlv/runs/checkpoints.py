@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from bnnlv.model.lit_module import optimiser_updates
 from bnnlv.runs.errors import RunInterrupted, interrupts_deferred
+from bnnlv.runs.results import file_mode, temporary_sibling
 
 LAST = "last.ckpt"
 
@@ -35,11 +35,13 @@ def save_checkpoint(trainer: L.Trainer, path: Path) -> None:
     interrupts deferred until it is done (no temporary file is ever left behind)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with interrupts_deferred():
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = temporary_sibling(path)
         os.close(fd)
         try:
             trainer.save_checkpoint(tmp)
             if trainer.is_global_zero:  # Lightning writes on global rank 0 only (DDP)
+                # Lightning's fsspec commit sets a mode of its own (seen: 0644 under umask 077)
+                os.chmod(tmp, file_mode())
                 os.replace(tmp, path)
             else:
                 Path(tmp).unlink()

@@ -1,7 +1,9 @@
 """Writing a run's results folder: atomic JSON/CSV writes and the run status record.
 
 A file appears under its final name only once complete (write to a temporary sibling, then
-``os.replace``), so nothing half-written passes as a result.
+``os.replace``), so nothing half-written passes as a result. ``mkstemp`` creates the temporary
+file ``-rw-------`` whatever the umask; :func:`temporary_sibling` gives it the mode an ordinary
+``open`` would have, 0666 & ~umask, so results are as readable as the PNGs beside them.
 """
 
 from __future__ import annotations
@@ -17,11 +19,45 @@ from typing import Any
 import pandas as pd
 
 METRICS_FILE = "metrics.json"
+PROC_STATUS = Path("/proc/self/status")
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system shows it (the ``Umask:``
+    line of /proc/self/status, Linux ≥ 4.7). Elsewhere it can only be read by setting it: it is
+    set to 0o077 for that instant, so that a file another thread creates meanwhile is private
+    rather than more open than asked, and restored at once."""
+    try:
+        for line in PROC_STATUS.read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The permission bits an ordinary ``open`` gives a new file: 0666 & ~umask."""
+    return 0o666 & ~current_umask()
+
+
+def temporary_sibling(path: Path) -> tuple[int, str]:
+    """(open descriptor, name) of a new temporary file beside ``path``, mode :func:`file_mode`."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, file_mode())
+    except BaseException:
+        os.close(fd)
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return fd, tmp
 
 
 def _atomic_write(path: Path, write: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = temporary_sibling(path)
     try:
         with os.fdopen(fd, "w", newline="") as handle:
             write(handle)

@@ -4,6 +4,7 @@ metrics.json (timings excluded: every timing key ends in ``_seconds``)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -180,3 +181,27 @@ def test_a_run_saved_before_the_package_split_still_evaluates_and_resumes(
     code = run_bnnlv(monkeypatch, "train", f"resume={run}", "trainer.max_epochs=102")
     assert code == 0
     assert metrics_of(run)["status"] == "ok" and metrics_of(run)["epochs"] == 102
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077])
+def test_every_file_of_a_run_evaluate_and_predict_follows_the_umask(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mask: int
+) -> None:
+    run, inputs = tmp_path / "run", tmp_path / "inputs.csv"
+    inputs.write_text("x\n0.5\n-1\n")
+    previous = os.umask(mask)
+    try:
+        for command in (
+            ["train", *TINY, "plots=true", "checkpoint_every=1", f"hydra.run.dir={run}"],
+            ["evaluate", f"run_dir={run}", f"hydra.run.dir={run / 'evaluated'}"],
+            ["predict", f"run_dir={run}", "data=csv", f"data.path={inputs}",
+             f"hydra.run.dir={run / 'predicted'}"],
+        ):  # fmt: skip
+            assert run_bnnlv(monkeypatch, *command) == 0
+    finally:
+        os.umask(previous)
+    files = [p for p in run.rglob("*") if p.is_file()]
+    names = {p.name for p in files}
+    assert {"metrics.json", "predictions.csv", "config.yaml", "last.ckpt", "fit.png"} <= names
+    modes = {str(p.relative_to(run)): oct(p.stat().st_mode & 0o777) for p in files}
+    assert modes == dict.fromkeys(modes, oct(0o666 & ~mask))

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from bnnlv.runs.results import read_metrics, write_csv, write_json, write_text
+from bnnlv.runs import results
+from bnnlv.runs.results import current_umask, read_metrics, write_csv, write_json, write_text
+
+
+@contextmanager
+def umask(mask: int) -> Iterator[None]:
+    """The process umask set to ``mask`` inside, restored after."""
+    previous = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(previous)
 
 
 def test_write_json_is_atomic_and_flat(tmp_path: Path) -> None:
@@ -42,3 +56,26 @@ def test_write_csv_and_text(tmp_path: Path) -> None:
 
 def test_read_metrics_of_a_folder_without_metrics(tmp_path: Path) -> None:
     assert read_metrics(tmp_path) == {}
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
+def test_result_files_get_the_mode_an_ordinary_open_gives(tmp_path: Path, mask: int) -> None:
+    """mkstemp alone leaves -rw------- whatever the umask; results follow 0666 & ~umask."""
+    with umask(mask):
+        write_json(tmp_path / "metrics.json", {"status": "ok"})
+        write_csv(tmp_path / "predictions.csv", pd.DataFrame({"x": [1.0]}))
+        write_text(tmp_path / "config.yaml", "seed: 0\n")
+        (tmp_path / "plain.txt").write_text("made by open()")
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    assert modes == dict.fromkeys(modes, 0o666 & ~mask) and len(modes) == 4
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077])
+def test_current_umask_reads_without_proc_too(
+    mask: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with umask(mask):
+        assert current_umask() == mask
+        monkeypatch.setattr(results, "PROC_STATUS", tmp_path / "absent")
+        assert current_umask() == mask
+        assert current_umask() == mask  # reading it left it as it was
