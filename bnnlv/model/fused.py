@@ -9,10 +9,10 @@ CPU core for the default model (hidden [40, 40], K = 10, batch 140): forward and
 with autograd, 1.2 ms here (160 tensor operations, a third of them views).
 
 It covers the factor form with one weight sample per k (``weight_sampler="shared"``), a per-point
-q(z_n) or none, and any mix of stochastic and deterministic layers; BNNLV uses it where those
-hold in one process at full precision (BNNLV.fused_applies) and autograd everywhere else. The
-value of the energy is still bb_alpha_energy's; tests check every gradient against autograd in
-float64.
+or amortised q(z_n) or none (model.fused_latent carries ∂E'/∂z back to the table or the inference
+network), and any mix of stochastic and deterministic layers; BNNLV uses it where those hold in
+one process at full precision (BNNLV.fused_applies) and autograd everywhere else. The value of the
+energy is still bb_alpha_energy's; tests check every gradient against autograd in float64.
 
 Notation as in energy.bb_alpha_energy; E' = E/N is the per-point energy the optimiser minimises.
 """
@@ -25,7 +25,13 @@ import torch
 from torch import Tensor
 
 from bnnlv.model.energy import LOG_2PI, bb_alpha_energy, check_alpha, check_sample_terms
-from bnnlv.model.latent import PerPointLatent, log_norm_prior
+from bnnlv.model.fused_latent import (
+    inference_grads,
+    latent_forward,
+    posterior_grad,
+    set_latent_grads,
+)
+from bnnlv.model.latent import AmortisedLatent, PerPointLatent, log_norm_prior
 from bnnlv.model.layers import BayesianMLP
 
 
@@ -46,7 +52,8 @@ class FusedStep(NamedTuple):
     grad_rho: Tensor  # [P]  their ρ
     grad_fixed: list[tuple[Tensor, Tensor]]  # (∂W, ∂b) of each deterministic layer, in order
     grad_log_noise_var: Tensor  # [D_out]
-    grad_rows: Tensor | None  # [S, 2L]  (∂μ_n, ∂ρ_n) of the latent table rows ``index``
+    grad_rows: Tensor | None  # [S, 2L]  ∂(μ_n, ρ_n): the table's rows ``index`` or g_φ's output
+    grad_inference: list[tuple[Tensor, Tensor]]  # (∂W, ∂b) of each layer of g_φ (amortised only)
 
 
 def energy_grads(
@@ -79,7 +86,7 @@ def energy_grads(
 @torch.no_grad()
 def fused_step(
     network: BayesianMLP,
-    latent: PerPointLatent | None,
+    latent: PerPointLatent | AmortisedLatent | None,
     log_noise_var: Tensor,
     x: Tensor,
     y: Tensor,
@@ -95,14 +102,13 @@ def fused_step(
     """
     k, (batch, d_in) = n_samples, x.shape
     inputs = x.expand(k, batch, d_in)  # [K, S, D_in]
-    # q(z_n): PerPointLatent's draw z = μ + s ε, kept with its noise for the backward pass
+    # q(z_n): the draw z = μ + s ε, kept with its noise (and g_φ's activations) for the backward
     if latent is not None:
-        gamma = latent.prior_var
-        z_draw = latent(index, x, y, k)
-        z, var_z = z_draw.z, z_draw.var  # [K, S, L], [S, L]
-        inputs = torch.cat([inputs, z], dim=-1)  # [K, S, D_in + L]
+        latent_pass = latent_forward(latent, index, x, y, k)
+        z_draw = latent_pass.draw
+        inputs = torch.cat([inputs, z_draw.z], dim=-1)  # [K, S, D_in + L]
         log_ratio_z, log_norm_q_z = z_draw.log_ratio, z_draw.log_norm_q
-        log_norm_p_z = log_norm_prior(latent.latent_dim, gamma)
+        log_norm_p_z = log_norm_prior(latent.latent_dim, latent.prior_var)
     else:
         log_ratio_z, log_norm_q_z, log_norm_p_z = x.new_zeros(k, batch), x.new_zeros(batch), 0.0
     # q(W): the pooled draw of BayesianMLP.draw, kept with its noise for the backward pass
@@ -163,33 +169,28 @@ def fused_step(
         grad_mean = grad_w.sum(0)  # [P]
         grad_rho = (grad_w * draw.noise).sum(0).mul_(draw.var.sqrt()).sub_(1.0 / n_data)
         grad_rho.mul_(torch.rsub(draw.var, 0.5, alpha=0.5 / prior_var))
-    grad_rows = None
-    if latent is not None and grad_z is not None:
-        # z = μ + s ε, s² = γ sigmoid(ρ); log f_n(z) adds z/γ, −(N/S) log Z_q(z_n) adds
-        # −1/(2s²), so as for the weights ∂E'/∂ρ_n = ½ (Σ_k ∂E'/∂z ε s − 1/S)(1 − sigmoid(ρ))
-        grad_z.addcmul_(g.log_ratio_z.unsqueeze(-1), z, value=1.0 / (gamma * n_data))
-        grad_rho_z = (grad_z * z_draw.noise).sum(0).mul_(var_z.sqrt()).sub_(1.0 / batch)  # [S, L]
-        grad_rho_z.mul_(torch.rsub(var_z, 0.5, alpha=0.5 / gamma))
-        grad_rows = torch.cat([grad_z.sum(0), grad_rho_z], dim=-1)  # [S, 2L]
+    grad_rows, grad_inference = None, []
+    if latent is not None and grad_z is not None:  # model.fused_latent's docstring has the math
+        grad_rows = posterior_grad(z_draw, grad_z, g.log_ratio_z, latent.prior_var, n_data)
+        if isinstance(latent, AmortisedLatent):
+            grad_inference = inference_grads(latent, latent_pass.layer_inputs, grad_rows)
     mean_residual = residual.mean(dim=0).flatten()  # y − mean_k F, [S·D_out]
     sq_error = torch.linalg.vecdot(mean_residual, mean_residual)
     return FusedStep(
-        energy / n_data, sq_error, grad_mean, grad_rho, fixed, grad_log_noise_var, grad_rows
-    )
+        energy / n_data, sq_error, grad_mean, grad_rho, fixed, grad_log_noise_var, grad_rows,
+        grad_inference,
+    )  # fmt: skip
 
 
 def set_grads(
     network: BayesianMLP,
-    latent: PerPointLatent | None,
+    latent: PerPointLatent | AmortisedLatent | None,
     log_noise_var: Tensor,
     index: Tensor,
     step: FusedStep,
 ) -> None:
-    """Write a FusedStep's gradient into the parameters' ``.grad`` (replacing what was there).
-
-    The latent table gets a sparse gradient when it is set up for one (``table.sparse``),
-    otherwise a dense one that is zero outside ``index``; repeated rows add up, as autograd's.
-    """
+    """Write a FusedStep's gradient into the parameters' ``.grad`` (replacing what was there);
+    the latent's as fused_latent.set_latent_grads writes it."""
     offset = 0
     fixed = iter(step.grad_fixed)
     for layer in network.bayesian_layers:
@@ -203,11 +204,4 @@ def set_grads(
             offset += size
     log_noise_var.grad = step.grad_log_noise_var
     if latent is not None and step.grad_rows is not None:
-        table = latent.table.weight
-        if latent.table.sparse:
-            # index_select in the step has already rejected rows outside the table
-            table.grad = torch.sparse_coo_tensor(
-                index[None], step.grad_rows, table.shape, check_invariants=False
-            )
-        else:
-            table.grad = torch.zeros_like(table).index_add_(0, index, step.grad_rows)
+        set_latent_grads(latent, index, step.grad_rows, step.grad_inference)

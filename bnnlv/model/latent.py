@@ -36,8 +36,8 @@ def _check_latent(latent_dim: int, prior_var: float) -> None:
         raise ValueError(f"latent prior_var (γ) must be > 0, got {prior_var!r}")
 
 
-def _draw(mean: Tensor, var: Tensor, n_samples: int, prior_var: float) -> LatentSample:
-    """z_kn = μ_n + s_n ε_kn for mean, var [S, L] → LatentSample."""
+def draw_posterior(mean: Tensor, var: Tensor, n_samples: int, prior_var: float) -> LatentSample:
+    """K draws z_kn = μ_n + s_n ε_kn of q(z_n) for mean, var [S, L] → LatentSample."""
     eps = torch.randn((n_samples, *mean.shape), device=mean.device, dtype=mean.dtype)
     z = mean + var.sqrt() * eps  # [K, S, L]
     log_ratio = centred_log_ratio(z, eps, prior_var, sample_dims=2)  # per point: [K, S]
@@ -100,7 +100,7 @@ class PerPointLatent(nn.Module):
 
     def forward(self, index: Tensor, x: Tensor, y: Tensor, n_samples: int) -> LatentSample:
         """index: [S] rows of the training set (x, y unused: q(z_n) is free)."""
-        return _draw(*self.posterior(index, x, y), n_samples, self.prior_var)
+        return draw_posterior(*self.posterior(index, x, y), n_samples, self.prior_var)
 
 
 class AmortisedLatent(nn.Module):
@@ -129,6 +129,11 @@ class AmortisedLatent(nn.Module):
         nn.init.zeros_(head.bias)
         self.net = nn.Sequential(*blocks, head)
 
+    @property
+    def linears(self) -> list[nn.Linear]:
+        """The network's affine layers in order (a ReLU follows each but the last, the head)."""
+        return [layer for layer in self.net if isinstance(layer, nn.Linear)]
+
     def posterior(self, index: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         """(μ_φ, s_φ²) [S, L] each from x: [S, D_in], y: [S, D_out] — the TARGET enters."""
         out = self.net(torch.cat([x, y], dim=-1))  # [S, 2L]
@@ -137,4 +142,4 @@ class AmortisedLatent(nn.Module):
 
     def forward(self, index: Tensor, x: Tensor, y: Tensor, n_samples: int) -> LatentSample:
         """x: [S, D_in], y: [S, D_out] — the TARGET enters the inference network."""
-        return _draw(*self.posterior(index, x, y), n_samples, self.prior_var)
+        return draw_posterior(*self.posterior(index, x, y), n_samples, self.prior_var)

@@ -259,16 +259,15 @@ class BNNLV(L.LightningModule):
         """One optimiser step per minibatch of the group (see data.module.GroupedBatches)."""
         optimizers = self.optimizers()
         optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
-        latent = self._per_point_latent() if self._fused else None
         for x, y, index in batch:
             out: StepOutput | FusedStep
             if self._fused:
                 out = fused_step(
-                    self.network, latent, self.log_noise_var, x, y, index,
+                    self.network, self.latent, self.log_noise_var, x, y, index,
                     self.n_samples_train, self.n_train, self.alpha,
                 )  # fmt: skip
                 self._check_finite(out.energy)
-                set_grads(self.network, latent, self.log_noise_var, index, out)
+                set_grads(self.network, self.latent, self.log_noise_var, index, out)
             else:
                 out = self._train_step_fn(x, y, index, self.n_samples_train)
                 self._check_finite(out.energy)
@@ -288,11 +287,6 @@ class BNNLV(L.LightningModule):
                 f"non-finite energy {energy.item()} at epoch {self.current_epoch}, "
                 f"step {optimiser_updates(self.trainer)}"
             )
-
-    def _per_point_latent(self) -> PerPointLatent | None:
-        """The latent table (None without a latent); only called on the fused path."""
-        assert self.latent is None or isinstance(self.latent, PerPointLatent)
-        return self.latent
 
     def on_train_epoch_start(self) -> None:
         self._epoch_sums.zero_()
@@ -416,7 +410,7 @@ class BNNLV(L.LightningModule):
 
     def fused_applies(self, strategy: Strategy, precision: str) -> bool:
         """Whether training uses the hand-written gradient (model.fused): ``fused`` is on and it
-        covers the model (shared weight sampler, a per-point latent or none, no torch.compile),
+        covers the model (the shared weight sampler, any latent, no torch.compile),
         and training is one process (DDP all-reduces gradients inside autograd's backward) at
         full precision (a precision plugin acts on autograd's backward)."""
         hparams = self.hparams
@@ -425,7 +419,6 @@ class BNNLV(L.LightningModule):
             and isinstance(strategy, SingleDeviceStrategy)
             and precision in FUSED_PRECISIONS
             and self.weight_sampler == "shared"
-            and not isinstance(self.latent, AmortisedLatent)
             and not hparams["compile"]
         )
 

@@ -400,19 +400,20 @@ def test_fused_step_applies_to_one_full_precision_process_of_a_covered_model() -
     one = SingleDeviceStrategy(torch.device("cpu"))
     assert _model().fused_applies(one, "32-true")
     assert _model(latent="none", stochastic_layers=[]).fused_applies(one, "64-true")
+    assert _model(latent="amortised").fused_applies(one, "32-true")
     assert not _model().fused_applies(DDPStrategy(), "32-true")
     assert not _model().fused_applies(one, "bf16-mixed")
-    for kwargs in (dict(fused=False), dict(weight_sampler="flipout"), dict(latent="amortised"),
-                   dict(compile=True)):  # fmt: skip
+    for kwargs in (dict(fused=False), dict(weight_sampler="flipout"), dict(compile=True)):
         assert not _model(**kwargs).fused_applies(one, "32-true"), kwargs
 
 
 @LIGHTNING_FIT
-def test_fused_and_autograd_training_agree() -> None:
+@pytest.mark.parametrize("latent", ["per_point", "amortised"])
+def test_fused_and_autograd_training_agree(latent: str) -> None:
     """Same draws, same gradient up to rounding: a few epochs end at the same parameters."""
     finals = []
     for fused in (True, False):
-        model = _model(n_train=40, batch_size=16, fused=fused)
+        model = _model(n_train=40, batch_size=16, fused=fused, latent=latent)
         torch.manual_seed(3)
         _fit(model, epochs=3)
         assert model._fused is fused
