@@ -180,8 +180,8 @@ def prediction_rows(sizes: dict[str, Any], device: str) -> list[dict[str, Any]]:
     x = torch.randn(sizes["points"], model.hparams["in_features"], device=device)
     y = torch.randn(sizes["points"], model.hparams["out_features"], device=device)
     seconds = timed(lambda: model.predict(x, y, n_weights=n_weights, n_latent=n_latent), device)
-    f = model.sample_outputs(x[: sizes["entropy_points"]], n_weights, n_latent)
-    entropy = timed(lambda: entropy_decomposition(f, model.log_noise_var, ENTROPY_DRAWS), device)
+    f, noise_var = model.components(x[: sizes["entropy_points"]], n_weights, n_latent)
+    entropy = timed(lambda: entropy_decomposition(f, noise_var.log(), ENTROPY_DRAWS), device)
     samples = f"{n_weights * n_latent:,}"
     return [
         {"row": "predict", "setting": f"{sizes['points']:,} points × {samples} samples",

@@ -2,15 +2,16 @@
 
 The predictive of BNN+LV is an explicit equal-weight Gaussian mixture (method.md §4):
 
-    p(y | x)      = (1/(ML)) Σ_{m,l} N(y | F_ml, σ²)      (all M·L components)
-    p(y | W_m, x) = (1/L)    Σ_l     N(y | F_ml, σ²)      (the L components of weight sample m)
+    p(y | x)      = (1/(ML)) Σ_{m,l} N(y | F_ml, σ²_ml)   (all M·L components)
+    p(y | W_m, x) = (1/L)    Σ_l     N(y | F_ml, σ²_ml)   (the L components of weight sample m)
 
     H[y|x] = E_W H[y|W,x] + I(y; W)        total = aleatoric + epistemic
 
 Neither entropy has a closed form, so both are estimated from points y drawn from the mixture,
 with the EXACT mixture log-density at each. The Gaussian shortcut ½ log(2πe·Var) is an upper
 bound that is far too high for a multimodal predictive (method.md §5, defect 6).
-Shapes: component means F [M, L, B, D], noise log-variance [D]; results [B, D] per output.
+Shapes: component means F [M, L, B, D], noise log-variance [D] (homoscedastic: one σ² per
+output) or [M, L, B, D] (a noise head: one per component); results [B, D] per output.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 from torch import Tensor
 
 from bnnlv.model.energy import LOG_2PI
+from bnnlv.model.likelihood import check_components
 
 # The 3-point Gauss–Hermite rule for E_ε g(ε), ε ~ N(0, 1): exact for polynomials of degree ≤ 5.
 NOISE_NODES = (-math.sqrt(3.0), 0.0, math.sqrt(3.0))
@@ -53,15 +55,16 @@ def entropy_decomposition(
     symbol          argument        shape / meaning
     ==============  ==============  ==========================================================
     F_mlbd          f               [M, L, B, D] component means f(x_b, z_ml; W_m)
-    log σ_d²        log_noise_var   [D] observation-noise log-variance
+    log σ²_mlbd     log_noise_var   observation-noise log-variance, broadcastable to f: [D]
+                                    (homoscedastic) or [M, L, B, D] (a noise head)
     S               n_draws         components drawn per point and output
     ==============  ==============  ==========================================================
 
-    Write the mixture as (1/C) Σ_c N(F_c, σ²) over its C = M·L components. Then
+    Write the mixture as (1/C) Σ_c N(F_c, σ_c²) over its C = M·L components. Then
 
     .. math::
 
-        H[y|x] = −\frac1C \sum_c E_ε \log p(F_c + σε \mid x), \qquad
+        H[y|x] = −\frac1C \sum_c E_ε \log p(F_c + σ_c ε \mid x), \qquad
         I(y;W) = E_{y∼p}\, KL\big(π(\cdot|y) \,\|\, U\{1..M\}\big), \quad
         π(m|y) = \frac{p(y|W_m, x)}{\sum_{m'} p(y|W_{m'}, x)},
 
@@ -72,9 +75,11 @@ def entropy_decomposition(
     mean (per point and output: :math:`c_s` = the component of rank ⌊(s + u)·C/S⌋, s = 0…S−1,
     u ~ U(0, 1)), which is unbiased and spreads the draws over the whole predictive; the
     average over ε is the 3-point Gauss–Hermite rule, exact for a lone component and within
-    ~0.02 nats elsewhere (tests). At each of the 3S points :math:`y = F_{c_s} + σε_j` the exact
-    :math:`\log p(y|W_m, x) = \operatorname{logsumexp}_l \log N(y|F_{ml}, σ²) − \log L` for
-    every m gives both log p(y|x) and π(m|y): the epistemic part is a Rao–Blackwellised
+    ~0.02 nats elsewhere with one σ per output (tests); with a σ per component, a wide component
+    over narrow ones is seen coarsely (0.08 nats too high in a test with σ from 0.07 to 0.45).
+    At each of the 3S points :math:`y = F_{c_s} + σ_{c_s}ε_j` the exact
+    :math:`\log p(y|W_m, x) = \log \frac1L \sum_l N(y|F_{ml}, σ_{ml}²)` for every m gives
+    both log p(y|x) and π(m|y): the epistemic part is a Rao–Blackwellised
     average over m, six times less noisy than sampling m, and ≥ 0 at every point by
     construction (the clamp only removes float rounding of −1e-7); it is at most log M, the
     cap a finite mixture puts on I(y; W). Per-point Monte Carlo std on a trained toy model at
@@ -83,33 +88,37 @@ def entropy_decomposition(
     For D > 1 each output is treated on its own: the entropies are those of the per-output
     marginal mixtures (their sum is not the joint entropy; the outputs share components).
     Exact limits: M = 1 or all weight samples equal gives I = 0; one component gives
-    ½ log(2πeσ²); two far-apart weight samples give I = log 2. Entropies shift by log c when F
-    and σ are scaled by c (report original units accordingly); I(y;W) does not.
+    ½ log(2πeσ²); two far-apart weight samples give I = log 2 (and H = the mean of their
+    entropies + log 2, whatever their σ). Entropies shift by log c when F and σ are scaled by c
+    (report original units accordingly); I(y;W) does not.
     Cost: 3·S·M·L·B·D Gaussian densities in one temporary: chunk over points in the caller.
     """
-    if f.dim() != 4:
-        raise ValueError(f"f must be [M, L, B, D], got shape {tuple(f.shape)}")
-    n_weights, n_latent, batch, n_out = f.shape
-    if log_noise_var.shape != (n_out,):
-        raise ValueError(f"log_noise_var must be [D]={n_out}, got {tuple(log_noise_var.shape)}")
+    check_components(f, log_noise_var)
     if isinstance(n_draws, bool) or not isinstance(n_draws, int) or n_draws <= 0:
         raise ValueError(f"n_draws must be a positive integer, got {n_draws!r}")
+    n_weights, n_latent, batch, n_out = f.shape
     n_comp = n_weights * n_latent
     flat = f.reshape(n_comp, batch, n_out)  # [C, B, D]  component c = m·L + l
+    flat_log_var = log_noise_var.expand_as(f).reshape(n_comp, batch, n_out)  # [C, B, D]
     offset = torch.rand((1, batch, n_out), generator=generator, device=f.device)
     position = (torch.arange(n_draws, device=f.device)[:, None, None] + offset) / n_draws
     rank = (position * n_comp).long().clamp(max=n_comp - 1)  # [S, B, D]
     comp = flat.argsort(dim=0).gather(0, rank)  # [S, B, D]  drawn component indices
-    noise_std = log_noise_var.mul(0.5).exp()  # [D]
+    noise_std = flat_log_var.gather(0, comp).mul(0.5).exp()  # [S, B, D]  their σ
     nodes = f.new_tensor(NOISE_NODES)[:, None, None, None]  # [J, 1, 1, 1]
     y = (flat.gather(0, comp) + noise_std * nodes).flatten(0, 1)  # [J·S, B, D]
 
-    # N(y | F_ml, σ²)·√(2πσ²) = exp(−½ r²), summed without a max shift: every y lies within
-    # √3 σ of its own component, so no sum underflows to 0.
-    r = y[:, None, None] / noise_std - f / noise_std  # [J·S, M, L, B, D]
-    dens_w = r.square_().mul_(-0.5).exp_().mean(dim=2)  # [J·S, M, B, D]  ∝ p(y | W_m)
-    dens_sum = dens_w.sum(dim=1)  # [J·S, B, D]
-    log_p = (dens_sum / n_weights).log() - 0.5 * (LOG_2PI + log_noise_var)  # [J·S, B, D]
+    # N(y | F_ml, σ_ml²)·√(2π)·σ_lo = exp(−½ (r² + log σ_ml² − log σ_lo²)), r = (y − F)/σ_ml,
+    # σ_lo = the smallest σ of the point's components: every term is ≤ 1, and no sum underflows
+    # to 0, so no max shift is needed. Every y lies within √3 σ_c of its own component c, whose
+    # term is ≥ e^{−3/2} σ_lo/σ_c: that underflows float32 only if σ_c/σ_lo > 10³⁵ (with one σ
+    # per output, homoscedastic noise, the ratio is 1).
+    log_var_lo = flat_log_var.amin(dim=0)  # [B, D]
+    r = (y[:, None, None] - f) * log_noise_var.mul(-0.5).exp()  # [J·S, M, L, B, D]
+    excess = log_noise_var - log_var_lo  # [B, D] or [M, L, B, D], ≥ 0
+    dens_w = r.square_().add_(excess).mul_(-0.5).exp_().mean(dim=2)  # [J·S, M, B, D]
+    dens_sum = dens_w.sum(dim=1)  # [J·S, B, D]  ∝ M·p(y|x)
+    log_p = (dens_sum / n_weights).log() - 0.5 * (LOG_2PI + log_var_lo)  # [J·S, B, D]
     post = dens_w / dens_sum[:, None]  # [J·S, M, B, D]  π(m | y)
     kl = torch.xlogy(post, post).sum(dim=1) + math.log(n_weights)  # [J·S, B, D]  KL(π ‖ U)
     weights = f.new_tensor(NOISE_WEIGHTS).repeat_interleave(n_draws) / n_draws  # [J·S]

@@ -54,6 +54,7 @@ class FusedStep(NamedTuple):
     grad_log_noise_var: Tensor  # [D_out]
     grad_rows: Tensor | None  # [S, 2L]  ∂(μ_n, ρ_n): the table's rows ``index`` or g_φ's output
     grad_inference: list[tuple[Tensor, Tensor]]  # (∂W, ∂b) of each layer of g_φ (amortised only)
+    noise_std: Tensor  # []  mean σ over the outputs
 
 
 def energy_grads(
@@ -176,9 +177,10 @@ def fused_step(
             grad_inference = inference_grads(latent, latent_pass.layer_inputs, grad_rows)
     mean_residual = residual.mean(dim=0).flatten()  # y − mean_k F, [S·D_out]
     sq_error = torch.linalg.vecdot(mean_residual, mean_residual)
+    noise_std = log_noise_var.mul(0.5).exp().mean()
     return FusedStep(
         energy / n_data, sq_error, grad_mean, grad_rho, fixed, grad_log_noise_var, grad_rows,
-        grad_inference,
+        grad_inference, noise_std,
     )  # fmt: skip
 
 

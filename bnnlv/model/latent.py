@@ -51,11 +51,18 @@ def log_norm_prior(latent_dim: int, prior_var: float) -> float:
 
 
 def sample_prior(
-    n_samples: int, batch: int, latent_dim: int, prior_var: float, like: Tensor
+    n_samples: int,
+    batch: int,
+    latent_dim: int,
+    prior_var: float,
+    like: Tensor,
+    generator: torch.Generator | None = None,
 ) -> Tensor:
-    """z ~ N(0, γ I_L) of shape [n_samples, batch, L], on like's device and dtype."""
+    """z ~ N(0, γ I_L) of shape [n_samples, batch, L], on like's device and dtype, drawn from
+    ``generator`` (None: torch's global generator)."""
     shape = (n_samples, batch, latent_dim)
-    return torch.randn(shape, device=like.device, dtype=like.dtype) * math.sqrt(prior_var)
+    eps = torch.randn(shape, device=like.device, dtype=like.dtype, generator=generator)
+    return eps * math.sqrt(prior_var)
 
 
 class PerPointLatent(nn.Module):

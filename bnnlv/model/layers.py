@@ -268,7 +268,9 @@ class BayesianMLP(nn.Module):
                 h = torch.relu(h)
         return h
 
-    def draw(self, n_samples: int, like: Tensor) -> WeightDraw:
+    def draw(
+        self, n_samples: int, like: Tensor, generator: torch.Generator | None = None
+    ) -> WeightDraw:
         """K samples W_k ~ q(W) of every layer, their log-factor [K] and log Z_q(W).
 
         The stochastic layers are drawn together: their means and variances are joined into one
@@ -276,7 +278,7 @@ class BayesianMLP(nn.Module):
         handful of tensor operations however many layers there are (each layer on its own costs
         ≈ 30, which dominate a step of a small network). Each W_k has the distribution
         :meth:`BayesianLinear.forward` draws from. A deterministic layer's entry is its (m_W, m_b).
-        ``like`` gives the device and dtype of ε.
+        ``like`` gives the device and dtype of ε, ``generator`` its source (None: torch's global).
         """
         layers = self.bayesian_layers
         stochastic = [layer for layer in layers if layer.stochastic]
@@ -288,7 +290,9 @@ class BayesianMLP(nn.Module):
         mean = torch.cat([t.reshape(-1) for layer in stochastic for t in layer.means()])
         rho = torch.cat([t.reshape(-1) for layer in stochastic for t in layer.rhos()])
         var = prior_var * torch.sigmoid(rho)  # [P]
-        eps = torch.randn((n_samples, mean.shape[0]), device=like.device, dtype=like.dtype)
+        eps = torch.randn(
+            (n_samples, mean.shape[0]), device=like.device, dtype=like.dtype, generator=generator
+        )
         sample = torch.addcmul(mean, var.sqrt(), eps)  # [K, P]
         weights: list[tuple[Tensor, Tensor]] = []
         offset = 0

@@ -1,9 +1,11 @@
 """BNNLV: the Lightning module that trains a BNN+LV (or its baselines) on the black-box α energy.
 
-One ``model_step`` serves training and validation. The three models of the ``model`` config group
-are this class with different arguments: ``bnn_lv`` (latent input, stochastic weights), ``bnn``
-(``latent="none"``) and ``mlp`` (``latent="none"``, ``stochastic_layers=[]``: maximum likelihood
-with learned Gaussian noise, since the energy then reduces to −Σ log N(y | f(x), σ²)).
+One ``model_step`` serves training and validation. The models of the ``model`` config group are
+this class with different arguments: ``bnn_lv`` (latent input, stochastic weights), ``bnn``
+(``latent="none"``), ``mlp`` (``latent="none"``, ``stochastic_layers=[]``: maximum likelihood
+with learned Gaussian noise, since the energy then reduces to −Σ log N(y | f(x), σ²)) and
+``het_mlp`` (an ``mlp`` with ``noise="heteroscedastic"``: σ(x) from a second head). The network is
+model.layers.BayesianMLP, the noise model model.likelihood, the latent posterior model.latent.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from typing import Any, NamedTuple
 import lightning as L
 import torch
 from lightning.pytorch.strategies import SingleDeviceStrategy, Strategy
-from torch import Tensor, nn
+from torch import Tensor
 
 from bnnlv.data.module import Minibatch
+from bnnlv.model.checks import flag, one_of, positive_float, positive_int
+from bnnlv.model.components import Components, DrawnDynamics, sample_components
 from bnnlv.model.energy import (
     bb_alpha_energy,
     bb_alpha_energy_cavity,
@@ -29,8 +33,10 @@ from bnnlv.model.energy import (
 )
 from bnnlv.model.entropy import NOISE_NODES
 from bnnlv.model.fused import FusedStep, fused_step, set_grads
-from bnnlv.model.latent import AmortisedLatent, PerPointLatent, log_norm_prior, sample_prior
+from bnnlv.model.latent import AmortisedLatent, PerPointLatent, log_norm_prior
 from bnnlv.model.layers import WEIGHT_SAMPLERS, BayesianMLP
+from bnnlv.model.legacy import upgrade_state_dict
+from bnnlv.model.likelihood import NOISE_KINDS, HomoscedasticNoise, make_noise
 from bnnlv.model.optim import RowAdam
 from bnnlv.model.predictive import Prediction, gaussian_log_lik, predict_in_chunks
 
@@ -58,20 +64,7 @@ class DivergenceError(RuntimeError):
 class StepOutput(NamedTuple):
     energy: Tensor  # []  E/N, the per-point energy estimate
     sq_error: Tensor  # []  Σ over the batch of ||y − mean_k F||²
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
-def _positive_float(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return float(value)
+    noise_std: Tensor  # []  mean σ over the batch's samples, points and outputs
 
 
 class BNNLV(L.LightningModule):
@@ -82,9 +75,12 @@ class BNNLV(L.LightningModule):
     ``latent_lr=None`` means lr·N/S for the per-point table (each row is updated once per epoch).
     ``compile=True`` runs the training step through ``torch.compile`` (for GPUs; see ``__init__``).
     ``fused=True`` trains with the hand-written gradient of model.fused where it applies (setup).
-    ``noise_lr`` is the Adam step of log σ². It is kept small on purpose: the additive noise σ and
-    the latent path f(x, z) can explain the same spread, and a fast σ takes it all before q(z_n)
-    has formed, leaving the latent unused (measured: test NLL 0.27 → 0.23 on the tutorial data).
+    ``noise`` is ``homoscedastic`` (one learned σ per output) or ``heteroscedastic`` (σ(x, z; W)
+    from a second head of the network, model.likelihood); ``noise_std_init`` is σ at the start.
+    ``noise_lr`` is the Adam step of the homoscedastic log σ². It is kept small on purpose: the
+    additive noise σ and the latent path f(x, z) can explain the same spread, and a fast σ takes
+    it all before q(z_n) has formed, leaving the latent unused (measured: test NLL 0.27 → 0.23 on
+    the tutorial data). A heteroscedastic head learns at ``lr`` with the rest of the network.
     """
 
     _epoch_sums: Tensor  # a buffer, see __init__
@@ -116,40 +112,35 @@ class BNNLV(L.LightningModule):
         weight_sampler: str = "shared",
         compile: bool = False,
         fused: bool = True,
+        noise: str = "homoscedastic",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.alpha = check_alpha(alpha)
         for name in ("in_features", "out_features", "n_train", "batch_size", "latent_dim"):
-            _positive_int(name, locals()[name])
+            positive_int(name, locals()[name])
         for name in ("n_samples_train", "n_samples_test", "n_latent_test", "predict_chunk"):
-            _positive_int(name, locals()[name])
-        _positive_float("lr", lr)
-        _positive_float("noise_std_init", noise_std_init)
-        if not _positive_float("latent_init_var_frac", latent_init_var_frac) < 1.0:
+            positive_int(name, locals()[name])
+        positive_float("lr", lr)
+        positive_float("noise_std_init", noise_std_init)
+        if not positive_float("latent_init_var_frac", latent_init_var_frac) < 1.0:
             frac = latent_init_var_frac
             raise ValueError(f"latent_init_var_frac must be in (0, 1), got {frac!r}")
-        if latent not in LATENT_KINDS:
-            raise ValueError(f"latent must be one of {list(LATENT_KINDS)}, got {latent!r}")
+        one_of("latent", latent, LATENT_KINDS)
         if isinstance(hidden, int) or not hidden:
             raise ValueError(f"hidden must be a non-empty list of sizes, got {hidden!r}")
         for size in hidden:
-            _positive_int("hidden size", size)
+            positive_int("hidden size", size)
         self.n_train = n_train
         self.batch_size = min(batch_size, n_train)
         self.n_samples_train = n_samples_train
         self.n_samples_test = n_samples_test
         self.n_latent_test = n_latent_test if latent != "none" else 1
         self.predict_chunk = predict_chunk
-        if weight_sampler not in WEIGHT_SAMPLERS:
-            raise ValueError(
-                f"weight_sampler must be one of {list(WEIGHT_SAMPLERS)}, got {weight_sampler!r}"
-            )
-        self.weight_sampler = weight_sampler
-        for name in ("compile", "fused"):
-            if not isinstance(locals()[name], bool):
-                raise ValueError(f"{name} must be true or false, got {locals()[name]!r}")
+        self.weight_sampler = one_of("weight_sampler", weight_sampler, WEIGHT_SAMPLERS)
+        flag("compile", compile)
+        flag("fused", fused)
         # torch.compile of the training step (sampling, forward, energy), made at the first step:
         # it pays on a GPU, where an eager step is launch-bound; on the CPU compiling costs more
         # than it saves (measured: ~80 s to compile, ±5 % per step at batch 50).
@@ -157,20 +148,21 @@ class BNNLV(L.LightningModule):
         self.lr = lr
         self.latent_dim = latent_dim if latent != "none" else 0
         gamma = float(in_features) if latent_prior_var is None else latent_prior_var
-        self.latent_prior_var = _positive_float("latent_prior_var", gamma)
-        self.noise_lr = _positive_float("noise_lr", noise_lr)
+        self.latent_prior_var = positive_float("latent_prior_var", gamma)
+        self.noise_lr = positive_float("noise_lr", noise_lr)
         self.latent_lr = (
             lr * n_train / self.batch_size
             if latent_lr is None
-            else _positive_float("latent_lr", latent_lr)
+            else positive_float("latent_lr", latent_lr)
         )
 
+        self.noise = make_noise(one_of("noise", noise, NOISE_KINDS), out_features, noise_std_init)
         self.network = BayesianMLP(
             in_features + self.latent_dim,
             hidden,
-            out_features,
-            _positive_float("prior_var", prior_var),
-            _positive_float("posterior_std_init", posterior_std_init),
+            out_features + self.noise.head_width,
+            positive_float("prior_var", prior_var),
+            positive_float("posterior_std_init", posterior_std_init),
             stochastic_layers,
         )
         self.latent: PerPointLatent | AmortisedLatent | None
@@ -182,11 +174,9 @@ class BNNLV(L.LightningModule):
             )
         else:
             self.latent = None
-        self.log_noise_var = nn.Parameter(
-            torch.full((out_features,), 2.0 * math.log(noise_std_init))
-        )
-        # Σ over the epoch's batches of (S·E/N, squared error) on the device, and of S on the host.
-        self.register_buffer("_epoch_sums", torch.zeros(2), persistent=False)
+        self.register_load_state_dict_pre_hook(upgrade_state_dict)  # older checkpoints
+        # Σ over the epoch's batches of (S·E/N, squared error, S·σ) on the device, of S on the host.
+        self.register_buffer("_epoch_sums", torch.zeros(3), persistent=False)
         self._epoch_rows = 0
         self._training_rng: tuple[Tensor, Tensor | None] | None = None  # set during validation
         self._fused = False  # the hand-written gradient (model.fused) is used; decided in setup
@@ -216,8 +206,9 @@ class BNNLV(L.LightningModule):
             log_ratio_z = x.new_zeros(n_samples, batch)
             log_norm_q_z = x.new_zeros(batch)
             log_norm_p_z = 0.0
-        f, log_ratio_w, log_norm_q_w = self.network.sample_forward(inputs)  # [K,S,D], [K], []
-        log_lik = gaussian_log_lik(y, f, self.log_noise_var)  # [K, S]
+        out, log_ratio_w, log_norm_q_w = self.network.sample_forward(inputs)  # [K,S,·], [K], []
+        f, log_noise_var = self.noise.split(out)  # [K, S, D], [D] or [K, S, D]
+        log_lik = gaussian_log_lik(y, f, log_noise_var)  # [K, S]
         energy = bb_alpha_energy(
             log_lik,
             log_ratio_w,
@@ -229,8 +220,15 @@ class BNNLV(L.LightningModule):
             self.n_train,
             self.alpha,
         )
+        return self._step_output(energy, y, f, log_noise_var)
+
+    def _step_output(
+        self, energy: Tensor, y: Tensor, f: Tensor, log_noise_var: Tensor
+    ) -> StepOutput:
+        """E/N and the epoch's figures of a batch y [S, D] with component means f [K, S, D]."""
         sq_error = (y - f.detach().mean(dim=0)).square().sum()
-        return StepOutput(energy / self.n_train, sq_error)
+        noise_std = log_noise_var.detach().mul(0.5).exp().mean()
+        return StepOutput(energy / self.n_train, sq_error, noise_std)
 
     def _cavity_step(
         self, x: Tensor, y: Tensor, index: Tensor, n_samples: int, sampler: str
@@ -248,12 +246,12 @@ class BNNLV(L.LightningModule):
             inputs = torch.cat([inputs, z], dim=-1)  # [K, S, D_in + L]
             renyi_z = gaussian_renyi(mean_z, var_z, 0.0, gamma, 1.0 - self.alpha).sum(dim=-1)
         power_w = self.alpha / self.n_train
-        f = self.network.cavity_forward(inputs, power_w, sampler)  # [K, S, D_out]
-        log_lik = gaussian_log_lik(y, f, self.log_noise_var)  # [K, S]
+        out = self.network.cavity_forward(inputs, power_w, sampler)  # [K, S, D + head]
+        f, log_noise_var = self.noise.split(out)  # [K, S, D], [D] or [K, S, D]
+        log_lik = gaussian_log_lik(y, f, log_noise_var)  # [K, S]
         renyi_w = self.network.renyi_to_prior(1.0 - power_w)
         energy = bb_alpha_energy_cavity(log_lik, renyi_w, renyi_z, self.n_train, self.alpha)
-        sq_error = (y - f.detach().mean(dim=0)).square().sum()
-        return StepOutput(energy / self.n_train, sq_error)
+        return self._step_output(energy, y, f, log_noise_var)
 
     def training_step(self, batch: list[Minibatch], batch_idx: int) -> Tensor:
         """One optimiser step per minibatch of the group (see data.module.GroupedBatches)."""
@@ -262,12 +260,13 @@ class BNNLV(L.LightningModule):
         for x, y, index in batch:
             out: StepOutput | FusedStep
             if self._fused:
+                log_noise_var = self._homoscedastic_noise().log_var
                 out = fused_step(
-                    self.network, self.latent, self.log_noise_var, x, y, index,
+                    self.network, self.latent, log_noise_var, x, y, index,
                     self.n_samples_train, self.n_train, self.alpha,
                 )  # fmt: skip
                 self._check_finite(out.energy)
-                set_grads(self.network, self.latent, self.log_noise_var, index, out)
+                set_grads(self.network, self.latent, log_noise_var, index, out)
             else:
                 out = self._train_step_fn(x, y, index, self.n_samples_train)
                 self._check_finite(out.energy)
@@ -277,7 +276,9 @@ class BNNLV(L.LightningModule):
             with self.update_guard():
                 for optimizer in optimizers:
                     optimizer.step()
-            self._epoch_sums.add_(torch.stack([out.energy.detach() * x.shape[0], out.sq_error]))
+            rows = x.shape[0]
+            figures = [out.energy.detach() * rows, out.sq_error, out.noise_std * rows]
+            self._epoch_sums.add_(torch.stack(figures))
             self._epoch_rows += x.shape[0]
         return out.energy
 
@@ -288,12 +289,19 @@ class BNNLV(L.LightningModule):
                 f"step {optimiser_updates(self.trainer)}"
             )
 
+    def _homoscedastic_noise(self) -> HomoscedasticNoise:
+        """The one σ per output; only called on the fused path."""
+        assert isinstance(self.noise, HomoscedasticNoise)
+        return self.noise
+
     def on_train_epoch_start(self) -> None:
         self._epoch_sums.zero_()
         self._epoch_rows = 0
 
     def on_train_epoch_end(self) -> None:
-        """One row of training figures per epoch, written to the loggers directly.
+        """One row of training figures per epoch, written to the loggers directly: the energy per
+        point, the RMSE of the mean over the K samples and the mean noise σ (standardised units),
+        each averaged over the epoch's training points.
 
         ``self.log`` costs ≈ 1 ms of bookkeeping a call on the CPU (measured: 3 calls were 2.6 ms
         of a 5.7 ms epoch of a tiny model), which a full-batch run pays every epoch. The row is the
@@ -304,12 +312,11 @@ class BNNLV(L.LightningModule):
             return
         rows = self._epoch_sums.new_tensor([self._epoch_rows])
         sums = self.trainer.strategy.reduce(torch.cat([self._epoch_sums, rows]), reduce_op="sum")
-        noise_std = self.log_noise_var.detach().mul(0.5).exp().mean()
-        energy_sum, sq_error, n_rows, noise = torch.cat([sums, noise_std[None]]).tolist()
+        energy_sum, sq_error, noise_sum, n_rows = sums.tolist()
         metrics = {
             "train/energy_per_point": energy_sum / n_rows,
             "train/rmse": math.sqrt(sq_error / (n_rows * self.hparams["out_features"])),
-            "train/noise_std": noise,
+            "train/noise_std": noise_sum / n_rows,
             "epoch": self.current_epoch,
         }
         for logger in self.loggers:
@@ -352,18 +359,36 @@ class BNNLV(L.LightningModule):
 
     # ----------------------------------------------------------------------------------------
     @torch.no_grad()
-    def sample_outputs(self, x: Tensor, n_weights: int, n_latent: int) -> Tensor:
-        """Component means F = f(x, z_ml; W_m), z_ml ~ N(0, γ): x [B, D_in] → [M, L, B, D_out]."""
-        batch = x.shape[0]
-        x_rep = x.expand(n_weights, n_latent, batch, x.shape[-1])  # [M, L, B, D_in]
-        x_rep = x_rep.reshape(n_weights, n_latent * batch, x.shape[-1])  # [M, L·B, D_in]
-        if self.latent_dim:
-            z = sample_prior(
-                n_weights, n_latent * batch, self.latent_dim, self.latent_prior_var, x
-            )  # [M, L·B, L_z]
-            x_rep = torch.cat([x_rep, z], dim=-1)
-        f, _ = self.network(x_rep)  # [M, L·B, D_out]
-        return f.reshape(n_weights, n_latent, batch, -1)  # [M, L, B, D_out]
+    def components(
+        self,
+        x: Tensor,
+        n_weights: int | None = None,
+        n_latent: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Components:
+        """The predictive mixture's components at x [B, D_in] (standardised): means and noise
+        variances [M, L, B, D] each, for W_m ~ q(W) and z_ml ~ N(0, γ) drawn from ``generator``
+        (None: torch's global one); M, L default to ``n_samples_test``, ``n_latent_test``."""
+        f, log_noise_var = self._sample(x, n_weights, n_latent, generator)
+        return Components(f, log_noise_var.exp().expand_as(f))
+
+    def draw_dynamics(
+        self, n_weights: int, generator: torch.Generator | None = None
+    ) -> DrawnDynamics:
+        """K = ``n_weights`` weight draws held fixed: a differentiable map (x [K, B, D_in],
+        z [K, B, L]) → (mean, noise variance) [K, B, D] each, gradients to x only
+        (model.components.DrawnDynamics)."""
+        return DrawnDynamics(self.network, self.noise, self.latent_dim, n_weights, generator)
+
+    def _sample(
+        self, x: Tensor, n_weights: int | None, n_latent: int | None,
+        generator: torch.Generator | None,
+    ) -> tuple[Tensor, Tensor]:  # fmt: skip
+        """(component means [M, L, B, D], noise log σ² [D] or [M, L, B, D]) at x [B, D_in]."""
+        return sample_components(
+            self.network, self.noise, self.latent_dim, self.latent_prior_var, x,
+            n_weights or self.n_samples_test, n_latent or self.n_latent_test, generator,
+        )  # fmt: skip
 
     @torch.no_grad()
     def predict(
@@ -373,11 +398,13 @@ class BNNLV(L.LightningModule):
         n_weights: int | None = None,
         n_latent: int | None = None,
         entropy_draws: int = 0,
+        generator: torch.Generator | None = None,
     ) -> Prediction:
         """Mixture predictive at x [B, D_in] (standardised), in chunks of ``predict_chunk`` rows.
 
         ``entropy_draws`` > 0 adds the entropy decomposition (standardised units), estimated
-        from the same component means as the moments, with smaller chunks to bound memory.
+        from the same components as the moments, with smaller chunks to bound memory. Every
+        draw comes from ``generator`` (None: torch's global generator).
         """
         n_weights = n_weights or self.n_samples_test
         n_latent = n_latent or self.n_latent_test
@@ -387,8 +414,8 @@ class BNNLV(L.LightningModule):
             per_row *= self.hparams["out_features"]
             rows = max(1, min(rows, ENTROPY_CHUNK_ELEMENTS // per_row))
         return predict_in_chunks(
-            lambda rows_x: self.sample_outputs(rows_x, n_weights, n_latent),
-            self.log_noise_var, x, y, rows, entropy_draws,
+            lambda rows_x: self._sample(rows_x, n_weights, n_latent, generator),
+            x, y, rows, entropy_draws, generator,
         )  # fmt: skip
 
     # ----------------------------------------------------------------------------------------
@@ -412,26 +439,24 @@ class BNNLV(L.LightningModule):
         """Whether training uses the hand-written gradient (model.fused): ``fused`` is on and it
         covers the model (the shared weight sampler, any latent, no torch.compile),
         and training is one process (DDP all-reduces gradients inside autograd's backward) at
-        full precision (a precision plugin acts on autograd's backward)."""
+        full precision (a precision plugin acts on autograd's backward). A heteroscedastic noise
+        head trains through autograd."""
         hparams = self.hparams
         return bool(
             hparams.get("fused", True)
             and isinstance(strategy, SingleDeviceStrategy)
             and precision in FUSED_PRECISIONS
             and self.weight_sampler == "shared"
+            and isinstance(self.noise, HomoscedasticNoise)
             and not hparams["compile"]
         )
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        dense = [
-            p
-            for name, p in self.named_parameters()
-            if not name.startswith("latent.") and p is not self.log_noise_var
-        ]
-        groups: list[dict[str, Any]] = [
-            {"params": dense},
-            {"params": [self.log_noise_var], "lr": self.noise_lr},
-        ]
+        dense = [p for name, p in self.named_parameters() if name.startswith("network.")]
+        groups: list[dict[str, Any]] = [{"params": dense}]
+        noise = list(self.noise.parameters())  # a heteroscedastic head is part of the network
+        if noise:
+            groups.append({"params": noise, "lr": self.noise_lr})
         # fused: one kernel updates every parameter (CPU and CUDA, torch ≥ 2.4); the per-tensor
         # loop of the default implementation was ≈ 0.3 ms of a ≈ 3 ms step of the default model.
         optimizers: list[torch.optim.Optimizer] = [torch.optim.Adam(groups, lr=self.lr, fused=True)]

@@ -1,8 +1,10 @@
 """The predictive distribution of BNN+LV and its decomposition (method.md §4).
 
 For M weight samples W_m and L latent draws z_ml ~ N(0, γ) per weight sample the predictive is the
-explicit Gaussian mixture p(y|x) ≈ (1/(ML)) Σ_{m,l} N(y | f(x, z_ml; W_m), σ²).
-Shapes: network outputs F [M, L, B, D], noise variance σ² [D], targets y [B, D].
+explicit Gaussian mixture p(y|x) ≈ (1/(ML)) Σ_{m,l} N(y | f(x, z_ml; W_m), σ²_ml).
+Shapes: component means F [M, L, B, D]; noise log-variance log σ² broadcastable to F: [D] for
+homoscedastic noise (one σ² per output), [M, L, B, D] for a noise head (one per component);
+targets y [B, D].
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from torch import Tensor
 
 from bnnlv.model.energy import LOG_2PI
 from bnnlv.model.entropy import EntropyDecomposition, entropy_decomposition
+from bnnlv.model.likelihood import check_components
 
 
 class Moments(NamedTuple):
@@ -23,7 +26,7 @@ class Moments(NamedTuple):
 
     mean: Tensor
     epistemic_var: Tensor  # Var_m(E_l f)
-    aleatoric_var: Tensor  # E_m Var_l f + σ²
+    aleatoric_var: Tensor  # E_m [Var_l f + E_l σ²]
 
     @property
     def total_var(self) -> Tensor:
@@ -31,36 +34,42 @@ class Moments(NamedTuple):
 
 
 def gaussian_log_lik(y: Tensor, f: Tensor, log_noise_var: Tensor) -> Tensor:
-    """Σ_d log N(y_d | f_d, σ_d²): y [B, D], f [..., B, D], log σ² [D] → [..., B]."""
+    """Σ_d log N(y_d | f_d, σ_d²): y [B, D], f [..., B, D], log σ² [D] or [..., B, D] → [..., B]."""
     return gaussian_log_density(y, f, log_noise_var).sum(dim=-1)
 
 
 def gaussian_log_density(y: Tensor, f: Tensor, log_noise_var: Tensor) -> Tensor:
-    """Elementwise log N(y | f, σ²), broadcast: y [B, D], f [..., B, D] → [..., B, D]."""
+    """Elementwise log N(y | f, σ²), broadcast: y [B, D], f and log σ² [..., B, D] (or log σ²
+    [D]) → [..., B, D]."""
     return -0.5 * (LOG_2PI + log_noise_var + (y - f).square() * torch.exp(-log_noise_var))
 
 
 def mixture_log_density(f: Tensor, log_noise_var: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-    """log of the equal-weight mixture (1/(ML)) Σ N(y | F_ml, σ²) at y.
+    """log of the equal-weight mixture (1/(ML)) Σ N(y | F_ml, σ²_ml) at y.
 
-    f: [M, L, B, D] → (joint over outputs [B], per-output marginals [B, D]).
+    f: [M, L, B, D], log σ² [D] or [M, L, B, D] → (joint over outputs [B], per-output marginals
+    [B, D]).
     """
+    check_components(f, log_noise_var)
     n_components = f.shape[0] * f.shape[1]
-    per_dim = gaussian_log_density(y, f.flatten(0, 1), log_noise_var)  # [ML, B, D]
-    joint = torch.logsumexp(per_dim.sum(dim=-1), dim=0) - math.log(n_components)  # [B]
-    marginal = torch.logsumexp(per_dim, dim=0) - math.log(n_components)  # [B, D]
+    per_dim = gaussian_log_density(y, f, log_noise_var)  # [M, L, B, D]
+    joint = torch.logsumexp(per_dim.sum(dim=-1), dim=(0, 1)) - math.log(n_components)  # [B]
+    marginal = torch.logsumexp(per_dim, dim=(0, 1)) - math.log(n_components)  # [B, D]
     return joint, marginal
 
 
 def moments(f: Tensor, log_noise_var: Tensor) -> Moments:
-    """Mean and variance decomposition of the mixture with component means f [M, L, B, D].
+    """Mean and variance decomposition of the mixture with component means f [M, L, B, D] and
+    noise log σ² [D] or [M, L, B, D] (law of total variance, population variances, ddof = 0):
 
-    epistemic = Var_m(E_l f), aleatoric = E_m Var_l f + σ² (population variances, ddof = 0).
+    epistemic = Var_m(E_l f), aleatoric = E_m [Var_l f + E_l σ²], total = their sum.
     """
+    check_components(f, log_noise_var)
     per_weight_mean = f.mean(dim=1)  # [M, B, D]
     mean = per_weight_mean.mean(dim=0)  # [B, D]
     epistemic = per_weight_mean.var(dim=0, unbiased=False)  # [B, D]
-    aleatoric = f.var(dim=1, unbiased=False).mean(dim=0) + log_noise_var.exp()  # [B, D]
+    noise_var = log_noise_var.exp().expand_as(f).mean(dim=(0, 1))  # [B, D]  E_{m,l} σ²
+    aleatoric = f.var(dim=1, unbiased=False).mean(dim=0) + noise_var  # [B, D]
     return Moments(mean, epistemic, aleatoric)
 
 
@@ -74,30 +83,31 @@ class Prediction(NamedTuple):
 
 
 def predict_in_chunks(
-    sample: Callable[[Tensor], Tensor],
-    log_noise_var: Tensor,
+    sample: Callable[[Tensor], tuple[Tensor, Tensor]],
     x: Tensor,
     y: Tensor | None,
     rows: int,
     entropy_draws: int = 0,
+    generator: torch.Generator | None = None,
 ) -> Prediction:
     """Mixture summaries at x [B, D_in], ``rows`` points at a time to bound memory.
 
-    ``sample`` maps x rows [b, D_in] to component means [M, L, b, D]; moments, the mixture log
-    density at y (if given) and, with ``entropy_draws`` > 0, the entropy decomposition are all
-    computed from the same component means.
+    ``sample`` maps x rows [b, D_in] to the components: means [M, L, b, D] and noise log σ²
+    ([D] or [M, L, b, D]); moments, the mixture log density at y (if given) and, with
+    ``entropy_draws`` > 0, the entropy decomposition (its draws from ``generator``) are all
+    computed from the same components.
     """
     chunks: list[tuple[Moments, Tensor | None, Tensor | None]] = []
     entropies: list[EntropyDecomposition] = []
     for start in range(0, x.shape[0], rows):
         stop = start + rows
-        f = sample(x[start:stop])  # [M, L, b, D]
+        f, log_noise_var = sample(x[start:stop])  # [M, L, b, D], [D] or [M, L, b, D]
         joint = marginal = None
         if y is not None:
             joint, marginal = mixture_log_density(f, log_noise_var, y[start:stop])
         chunks.append((moments(f, log_noise_var), joint, marginal))
         if entropy_draws:
-            entropies.append(entropy_decomposition(f, log_noise_var, entropy_draws))
+            entropies.append(entropy_decomposition(f, log_noise_var, entropy_draws, generator))
     merged = Moments(*(torch.cat([c[0][i] for c in chunks]) for i in range(3)))
     entropy = (
         EntropyDecomposition(*(torch.cat([e[i] for e in entropies]) for i in range(3)))

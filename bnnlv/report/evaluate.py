@@ -129,9 +129,8 @@ def _plot_run(
     entropy = (pred.entropy.total.cpu().numpy()[:, 0] + log_scale,
                pred.entropy.aleatoric.cpu().numpy()[:, 0] + log_scale,
                pred.entropy.epistemic.cpu().numpy()[:, 0])  # fmt: skip
-    f = model.sample_outputs(x_grid, FIT_SAMPLES, 1)[:, 0, :, 0]  # [n, G] one z per weight draw
-    noise = model.log_noise_var[0].detach().mul(0.5).exp()
-    samples = f + noise * torch.randn_like(f)
+    f, noise_var = model.components(x_grid, FIT_SAMPLES, 1)  # [n, 1, G, D]: one z per draw
+    samples = f[:, 0, :, 0] + noise_var[:, 0, :, 0].sqrt() * torch.randn_like(f[:, 0, :, 0])
     plots.plot_fit(
         grid,
         grid_mean[:, 0],

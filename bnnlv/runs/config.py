@@ -18,6 +18,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from bnnlv.model.layers import select_layers
+from bnnlv.model.likelihood import NOISE_KINDS
 from bnnlv.model.lit_module import LATENT_KINDS
 
 _ABSENT = object()
@@ -143,6 +144,9 @@ def _check_model_shape(cfg: DictConfig) -> None:
     latent = _get(cfg, "model.latent")
     if latent is not _ABSENT and latent not in LATENT_KINDS:
         raise ValueError(f"model.latent must be one of {', '.join(LATENT_KINDS)}, got {latent!r}")
+    noise = _get(cfg, "model.noise")
+    if noise is not _ABSENT and noise not in NOISE_KINDS:
+        raise ValueError(f"model.noise must be one of {', '.join(NOISE_KINDS)}, got {noise!r}")
     hidden = _get(cfg, "model.hidden")
     if hidden is not _ABSENT:
         if not isinstance(hidden, list) or not hidden or not all(_is_int(h) for h in hidden):

@@ -40,9 +40,9 @@ def _grads_both_ways(model: BNNLV, index: torch.Tensor) -> tuple[dict, dict, flo
     model.zero_grad(set_to_none=True)
     torch.manual_seed(1)  # the same draws of z and W
     step = fused_step(
-        model.network, model.latent, model.log_noise_var, x, y, index, 4, 50, model.alpha
+        model.network, model.latent, model.noise.log_var, x, y, index, 4, 50, model.alpha
     )
-    set_grads(model.network, model.latent, model.log_noise_var, index, step)
+    set_grads(model.network, model.latent, model.noise.log_var, index, step)
     got = {name: p.grad.to_dense() for name, p in model.named_parameters()}
     assert torch.allclose(step.sq_error, out.sq_error, rtol=1e-12)
     return ref, got, out.energy.detach().item(), step.energy.item()

@@ -6,6 +6,7 @@ import math
 import os
 import signal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import lightning as L
@@ -19,7 +20,7 @@ from torch.distributions import Normal
 
 import bnnlv.model.lit_module
 from bnnlv.data.module import GroupedBatches, TensorBatches
-from bnnlv.model.layers import LayerOutput, NetworkSample
+from bnnlv.model.layers import NetworkSample
 from bnnlv.model.lit_module import BNNLV
 from bnnlv.model.optim import RowAdam
 from bnnlv.model.predictive import gaussian_log_lik
@@ -64,7 +65,7 @@ def test_model_step_energy_is_finite_and_differentiable(latent: str) -> None:
     out.energy.backward()
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g.to_dense()).all() for g in grads)
-    assert model.log_noise_var.grad is not None
+    assert model.noise.log_var.grad is not None
 
 
 def test_weight_log_factor_is_one_value_per_sample_from_the_same_forward(
@@ -91,7 +92,7 @@ def test_weight_log_factor_is_one_value_per_sample_from_the_same_forward(
     assert call["log_ratio_w"] is forward.log_ratio
     assert call["log_norm_q_w"] is forward.log_norm_q
     torch.testing.assert_close(
-        call["log_lik"], gaussian_log_lik(y, forward.output, model.log_noise_var)
+        call["log_lik"], gaussian_log_lik(y, forward.output, model.noise.log_var)
     )
     assert call["log_ratio_z"].shape == (5, 8) and call["log_norm_q_z"].shape == (8,)
     assert call["n_data"] == 40
@@ -118,8 +119,11 @@ def test_amortised_network_receives_the_target(monkeypatch: pytest.MonkeyPatch) 
 class _ReturnsZ(nn.Module):
     """A 'network' whose output is its last input column: the latent z it was given."""
 
-    def forward(self, inputs: Tensor) -> LayerOutput:
-        return LayerOutput(inputs[..., -1:], inputs.new_zeros(inputs.shape[0]))
+    def draw(self, n_samples: int, like: Tensor, generator: Any = None) -> SimpleNamespace:
+        return SimpleNamespace(weights=[])
+
+    def apply_weights(self, inputs: Tensor, weights: list) -> Tensor:
+        return inputs[..., -1:]
 
 
 @pytest.mark.parametrize(
@@ -135,14 +139,14 @@ def test_test_time_latent_comes_from_the_prior_with_configured_gamma(
         model.latent.means.fill_(5.0)  # type: ignore[union-attr]
     model.network = _ReturnsZ()
     m, l_, b = 100, 100, 100
-    z = model.sample_outputs(torch.zeros(b, in_features), n_weights=m, n_latent=l_)
+    z = model.components(torch.zeros(b, in_features), n_weights=m, n_latent=l_).mean
     assert z.shape == (m, l_, b, 1)
     n = z.numel()
     assert abs(z.mean().item()) < 6 * math.sqrt(gamma / n)
     assert abs(z.var().item() - gamma) < 6 * gamma * math.sqrt(2 / n)
     moments = model.predict(torch.zeros(b, in_features), n_weights=m, n_latent=l_).moments
     # all of z's variance is latent (aleatoric); the 'network' has no weight uncertainty
-    noise = model.log_noise_var.exp()
+    noise = model.noise.log_var.exp()
     assert abs((moments.aleatoric_var - noise).mean().item() - gamma) < 0.05 * gamma
 
 
@@ -157,7 +161,7 @@ def test_prediction_never_returns_zeros(n_weights: int, n_latent: int) -> None:
     torch.manual_seed(5)
     pred = model.predict(x, y)
     torch.manual_seed(5)
-    f = model.sample_outputs(x, n_weights, n_latent)
+    f = model.components(x, n_weights, n_latent).mean
     assert pred.moments.mean.shape == (9, 1)
     assert (pred.moments.mean != 0).all()
     torch.testing.assert_close(pred.moments.mean, f.mean((0, 1)))
@@ -187,7 +191,7 @@ def test_latent_none_has_no_latent_input() -> None:
     assert model.network.layers[0].weight_mean.shape[0] == 2
     x, y, index = _batch()
     assert torch.isfinite(model.model_step(x, y, index, n_samples=3).energy)
-    assert model.sample_outputs(x, 4, 1).shape == (4, 1, 8, 1)
+    assert model.components(x, 4, 1).mean.shape == (4, 1, 8, 1)
     assert len(model.configure_optimizers()) == 1
 
 
@@ -205,13 +209,50 @@ def test_mlp_energy_is_minus_mean_log_likelihood(alpha: float) -> None:
     """stochastic_layers=[] and no latent: E/N = −(1/S) Σ_n log N(y_n | f(x_n), σ²)."""
     model = _model(latent="none", stochastic_layers=[], alpha=alpha)
     with torch.no_grad():
-        model.log_noise_var.fill_(math.log(0.3))
+        model.noise.log_var.fill_(math.log(0.3))
     x, y, index = _batch()
     for n_samples in (1, 3):
         energy = model.model_step(x, y, index, n_samples=n_samples).energy
         f = model.network(x[None]).output[0]
         log_lik = Normal(f, math.sqrt(0.3)).log_prob(y).sum(-1)
         torch.testing.assert_close(energy, -log_lik.mean())
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
+def test_heteroscedastic_energy_is_the_gaussian_nll_with_sigma_of_x(alpha: float) -> None:
+    """Deterministic weights, no latent, a noise head: E/N = −(1/S) Σ_n Σ_d log N(y_nd | μ_d(x_n),
+    σ_d²(x_n)) with σ² = softplus(h(x) + c) + 1e-6 computed by hand from the network's layers."""
+    model = _model(latent="none", stochastic_layers=[], alpha=alpha, noise="heteroscedastic",
+                   out_features=2, noise_std_init=0.4).double()  # fmt: skip
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(8, 2, generator=g, dtype=torch.float64)
+    y = torch.randn(8, 2, generator=g, dtype=torch.float64)
+    h = x
+    for i, layer in enumerate(model.network.layers):
+        h = h @ layer.weight_mean + layer.bias_mean
+        h = torch.relu(h) if i < len(model.network.layers) - 1 else h
+    mean, head = h[:, :2], h[:, 2:]  # [S, D] each: the mean head and the variance head
+    var = torch.log1p(torch.exp(head + model.noise.offset)) + 1e-6
+    nll = 0.5 * (torch.log(2 * math.pi * var) + (y - mean) ** 2 / var)  # [S, D]
+    assert var.std() > 0.01  # σ depends on x
+    for n_samples in (1, 3):
+        energy = model.model_step(x, y, torch.arange(8), n_samples=n_samples).energy
+        torch.testing.assert_close(energy, nll.sum(-1).mean())
+
+
+def test_heteroscedastic_model_has_a_second_head_and_trains_through_autograd() -> None:
+    model = _model(noise="heteroscedastic", out_features=3)
+    assert model.network.layers[-1].weight_mean.shape == (5, 6)  # mean head + variance head
+    assert not list(model.noise.parameters())
+    one = SingleDeviceStrategy(torch.device("cpu"))
+    assert not model.fused_applies(one, "32-true")
+    groups = model.configure_optimizers()[0].param_groups
+    assert len(groups) == 1 and len(groups[0]["params"]) == 12  # 3 layers × (m_W, m_b, ρ_W, ρ_b)
+    x, y, index = _batch(d_out=3)
+    out = model.model_step(x, y, index, n_samples=4)
+    out.energy.backward()
+    assert model.network.layers[-1].weight_mean.grad is not None
+    assert out.noise_std.item() == pytest.approx(0.1, rel=0.5)  # σ ≈ noise_std_init at the start
 
 
 @pytest.mark.parametrize(
@@ -239,6 +280,7 @@ def test_mlp_energy_is_minus_mean_log_likelihood(alpha: float) -> None:
         ("stochastic_layers", [7]),
         ("latent_init_var_frac", 1.5),
         ("compile", "yes"),
+        ("noise", "heteroskedastic"),
     ],
 )
 def test_invalid_constructor_values_are_rejected(key: str, value: Any) -> None:
@@ -276,12 +318,12 @@ def _fit(
 def test_epoch_figures_are_one_row_per_epoch_at_the_last_update(tmp_path: Path) -> None:
     """Written straight to the logger (no self.log): epoch, the index of the epoch's last
     optimiser update (not Lightning's batch count: a batch is a group of minibatches), and the
-    noise std of the model at the end of that epoch."""
-    model = _model(n_train=40, batch_size=16)
+    noise std σ averaged over the epoch's training points (here σ barely moves: noise_lr tiny)."""
+    model = _model(n_train=40, batch_size=16, noise_lr=1e-12)
     _fit(model, epochs=2, logger=CSVLogger(tmp_path, name="", version="logs"))
     log = pd.read_csv(tmp_path / "logs" / "metrics.csv")
     assert list(log["epoch"]) == [0, 1] and list(log["step"]) == [2, 5]
-    noise_std = model.log_noise_var.detach().mul(0.5).exp().mean().item()
+    noise_std = model.noise.log_var.detach().mul(0.5).exp().mean().item()
     assert log["train/noise_std"].iloc[-1] == pytest.approx(noise_std, rel=1e-6)
     assert (log["train/rmse"] > 0).all() and log["train/energy_per_point"].notna().all()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 from torch.distributions import Normal
 
@@ -81,3 +82,57 @@ def test_total_variance_is_the_law_of_total_variance() -> None:
     total = (f**2).mean((0, 1)) - f.mean((0, 1)) ** 2 + log_noise_var.exp()
     torch.testing.assert_close(out.total_var, total)
     assert (out.epistemic_var > 0).all() and (out.aleatoric_var > log_noise_var.exp()).all()
+
+
+def _per_component(m: int, l_: int, b: int = 5, d: int = 2, seed: int = 1):
+    """Component means and one noise log-variance per component, [M, L, B, D] each."""
+    g = torch.Generator().manual_seed(seed)
+    f = torch.randn(m, l_, b, d, generator=g, dtype=F64)
+    log_noise_var = torch.randn(m, l_, b, d, generator=g, dtype=F64) - 1.0
+    return f, log_noise_var, torch.randn(b, d, generator=g, dtype=F64)
+
+
+def test_two_components_with_their_own_noise_hand_case() -> None:
+    """log(½ N(y; a, s²) + ½ N(y; b, t²)): a noise head gives each component its own σ²."""
+    a, b, s2, t2, y = 0.5, -1.5, 0.3, 2.0, 0.2
+    expected = math.log(
+        0.5 * math.exp(-((y - a) ** 2) / (2 * s2)) / math.sqrt(2 * math.pi * s2)
+        + 0.5 * math.exp(-((y - b) ** 2) / (2 * t2)) / math.sqrt(2 * math.pi * t2)
+    )
+    means = torch.tensor([a, b], dtype=F64)
+    log_vars = torch.tensor([s2, t2], dtype=F64).log()
+    for shape in ((2, 1, 1, 1), (1, 2, 1, 1)):
+        joint, marginal = mixture_log_density(
+            means.reshape(shape), log_vars.reshape(shape), torch.tensor([[y]], dtype=F64)
+        )
+        assert abs(joint.item() - expected) < 1e-12 and abs(marginal.item() - expected) < 1e-12
+
+
+def test_per_component_noise_keeps_the_law_of_total_variance() -> None:
+    """total = E[f² + σ²] − (E f)² = epistemic + aleatoric, aleatoric = E_m[Var_l f + E_l σ²]."""
+    f, log_noise_var, _ = _per_component(7, 3)
+    out = moments(f, log_noise_var)
+    noise_var = log_noise_var.exp()
+    total = (f**2 + noise_var).mean((0, 1)) - f.mean((0, 1)) ** 2
+    torch.testing.assert_close(out.total_var, total)
+    aleatoric = (f.var(1, unbiased=False) + noise_var.mean(1)).mean(0)
+    torch.testing.assert_close(out.aleatoric_var, aleatoric)
+    torch.testing.assert_close(out.epistemic_var, f.mean(1).var(0, unbiased=False))
+
+
+def test_noise_of_one_per_output_equals_it_broadcast_to_every_component() -> None:
+    f, log_noise_var, y = _setup(4, 3)
+    full = log_noise_var.expand_as(f)
+    for a, b in zip(moments(f, log_noise_var), moments(f, full), strict=True):
+        torch.testing.assert_close(a, b)
+    for a, b in zip(
+        mixture_log_density(f, log_noise_var, y), mixture_log_density(f, full, y), strict=True
+    ):
+        torch.testing.assert_close(a, b)
+
+
+def test_mixture_and_moments_reject_a_noise_shape_that_fits_neither_form() -> None:
+    f, _, y = _setup(2, 3)
+    for fn in (lambda v: moments(f, v), lambda v: mixture_log_density(f, v, y)):
+        with pytest.raises(ValueError, match=r"^log_noise_var must be \[D\]=2 or"):
+            fn(torch.zeros(3, 5, 2, dtype=F64))

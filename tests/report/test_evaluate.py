@@ -60,7 +60,7 @@ def test_deterministic_model_predictions_are_in_original_units(
     """An MLP's predictive is N(f(x), σ²): mean = s_y f + m_y, std = s_y σ, NLL by hand."""
     model = _model(data, latent="none", stochastic_layers=[])
     with torch.no_grad():
-        model.log_noise_var.fill_(math.log(0.25))
+        model.noise.log_var.fill_(math.log(0.25))
     metrics, frame = evaluate(model, data, tmp_path, make_plots=False)
     x, _ = data.tensors("test")
     f = model.network(x[None]).output[0, :, 0].detach().numpy()
@@ -75,12 +75,36 @@ def test_deterministic_model_predictions_are_in_original_units(
     assert metrics["test_rmse"] == pytest.approx(np.sqrt(((y - mean) ** 2).mean()), rel=1e-5)
 
 
+def test_heteroscedastic_predictions_are_in_original_units(
+    data: ToyHeteroscedastic, tmp_path: Path
+) -> None:
+    """A het_mlp's predictive is N(f(x), σ²(x)): std = s_y σ(x) point by point, the entropy
+    ½ log(2πe (s_y σ(x))²), the NLL by hand."""
+    model = _model(data, latent="none", stochastic_layers=[], noise="heteroscedastic",
+                   n_samples_test=1, noise_std_init=0.5)  # fmt: skip
+    metrics, frame = evaluate(model, data, tmp_path, make_plots=False)
+    x, _ = data.tensors("test")
+    mean_std, log_var = model.noise.split(model.network(x[None]).output[0])
+    s_y, m_y = data.scaler.y_std[0], data.scaler.y_mean[0]
+    mean = s_y * mean_std[:, 0].detach().numpy() + m_y
+    std = s_y * log_var[:, 0].detach().mul(0.5).exp().numpy()
+    assert std.std() > 0.01 * std.mean()  # σ depends on x
+    np.testing.assert_allclose(frame["mean"], mean, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(frame["aleatoric_std"], std, rtol=1e-5)
+    np.testing.assert_allclose(frame["epistemic_std"], 0.0, atol=1e-6)
+    np.testing.assert_allclose(frame["entropy_total"], 0.5 * np.log(2 * np.pi * np.e * std**2),
+                               rtol=1e-5)  # fmt: skip
+    y = data.splits.y_test[:, 0]
+    nll = 0.5 * np.log(2 * np.pi * std**2) + (y - mean) ** 2 / (2 * std**2)
+    assert metrics["test_nll"] == pytest.approx(nll.mean(), rel=1e-5)
+
+
 def test_entropy_columns_in_original_units(data: ToyHeteroscedastic, tmp_path: Path) -> None:
     """One Gaussian component (an MLP): H = ½ log(2πe (s_y σ)²) exactly and I(y; W) = 0; a BNN+LV:
     H = E_W H + I, I ≥ 0, and H below the Gaussian bound ½ log(2πe·Var) up to Monte Carlo noise."""
     mlp = _model(data, latent="none", stochastic_layers=[])
     with torch.no_grad():
-        mlp.log_noise_var.fill_(math.log(0.25))
+        mlp.noise.log_var.fill_(math.log(0.25))
     frame = evaluate(mlp, data, tmp_path, make_plots=False).predictions
     expected = 0.5 * math.log(2 * math.pi * math.e * (data.scaler.y_std[0] * 0.5) ** 2)
     np.testing.assert_allclose(frame["entropy_total"], expected, rtol=1e-5)

@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 from omegaconf import DictConfig
 
+from tests.cli_inprocess import run_bnnlv
+
 TINY = ["trainer.max_epochs=3", "data.n_points=100", "model.hidden=[8]", "threads=1",
         "model.n_samples_test=5", "model.n_latent_test=4", "checkpoint_every=null"]  # fmt: skip
 METRIC_KEYS = {"test_nll", "test_rmse", "test_mae", "test_r2", "test_crps", "test_miscal_area",
@@ -64,6 +66,26 @@ def test_model_group(compose_train: Callable[..., DictConfig]) -> None:
     assert bnn.model.latent == "none" and bnn.model.stochastic_layers == "all"
     mlp = compose_train("model=mlp")
     assert mlp.model.latent == "none" and list(mlp.model.stochastic_layers) == []
+    assert mlp.model.noise == bnn.model.noise == "homoscedastic"
+    het = compose_train("model=het_mlp")
+    assert het.model.latent == "none" and list(het.model.stochastic_layers) == []
+    assert het.model.noise == "heteroscedastic" and het.model.hidden == mlp.model.hidden
+
+
+@pytest.mark.parametrize("model", ["model=het_mlp", "model.noise=heteroscedastic"])
+def test_heteroscedastic_models_train_and_predict_a_noise_per_point(
+    model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A het_mlp and a bnn_lv with a noise head, end to end with the figures: the aleatoric std
+    of predictions.csv differs from point to point."""
+    run_dir = tmp_path / "run"
+    code = run_bnnlv(monkeypatch, "train", model, *TINY, "progress_bar=false",
+                     f"hydra.run.dir={run_dir}")  # fmt: skip
+    assert code == 0
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "ok"
+    predictions = pd.read_csv(run_dir / "predictions.csv")
+    assert predictions["aleatoric_std"].std() > 1e-3
+    assert (run_dir / "fit.png").is_file()
 
 
 # ---------------------------------------------------------------------------------------------

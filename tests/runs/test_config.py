@@ -62,6 +62,7 @@ BAD = [
     ("model.hidden", [8, -1], r"^model.hidden sizes must be positive integers, got \[8, -1\]$"),
     ("model.latent_hidden", [0], r"^model.latent_hidden must be a list of positive sizes"),
     ("model.latent", "per-point", r"^model.latent must be one of per_point, amortised, none"),
+    ("model.noise", "hetero", r"^model.noise must be one of homoscedastic, heteroscedastic, got"),
     ("model.stochastic_layers", [3], r"^model.stochastic_layers entry 3 names no layer; valid: -3"),
     ("model.stochastic_layers", [-4], r"^model.stochastic_layers entry -4 names no layer"),
     ("model.stochastic_layers", "foo", r"^model.stochastic_layers entry 'foo' names no layer"),
@@ -105,7 +106,9 @@ def saved_copy(cfg: DictConfig) -> DictConfig:
     return loaded
 
 
-@pytest.mark.parametrize("group", ["data=toy_heteroscedastic", "data=uci", "model=mlp"])
+@pytest.mark.parametrize(
+    "group", ["data=toy_heteroscedastic", "data=uci", "model=mlp", "model=het_mlp"]
+)
 def test_a_config_bnnlv_saved_passes(
     compose_train: Callable[..., DictConfig], tmp_path: Path, group: str
 ) -> None:

@@ -1,0 +1,78 @@
+"""The model at new inputs: the predictive's components and the fixed-weight dynamics map."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from bnnlv.model.lit_module import BNNLV
+
+
+def _model(**kwargs: Any) -> BNNLV:
+    torch.manual_seed(0)
+    args: dict[str, Any] = dict(
+        in_features=3, out_features=2, n_train=40, batch_size=8, hidden=[6, 5],
+        posterior_std_init=0.2,
+    )  # fmt: skip
+    return BNNLV(**(args | kwargs))
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize("noise", ["homoscedastic", "heteroscedastic"])
+def test_components_are_the_mixture_the_predictive_summarises(noise: str) -> None:
+    """[M, L, B, D] means and noise variances; the same generator seed, the same draws; the
+    predictive's moments are those of these components."""
+    model = _model(noise=noise)
+    x = torch.randn(9, 3, generator=_gen(1))
+    comp = model.components(x, 4, 5, _gen(7))
+    assert comp.mean.shape == comp.noise_var.shape == (4, 5, 9, 2)
+    again = model.components(x, 4, 5, _gen(7))
+    assert torch.equal(comp.mean, again.mean) and torch.equal(comp.noise_var, again.noise_var)
+    assert not torch.equal(comp.mean, model.components(x, 4, 5, _gen(8)).mean)
+    assert (comp.mean.std(dim=(0, 1)) > 0).all()  # weight and latent draws differ
+    moments = model.predict(x, n_weights=4, n_latent=5, generator=_gen(7)).moments
+    torch.testing.assert_close(moments.mean, comp.mean.mean((0, 1)))
+    total = (comp.mean**2 + comp.noise_var).mean((0, 1)) - comp.mean.mean((0, 1)) ** 2
+    torch.testing.assert_close(moments.total_var, total, rtol=1e-4, atol=1e-6)
+    if noise == "homoscedastic":
+        torch.testing.assert_close(comp.noise_var, model.noise.log_var.exp().expand(4, 5, 9, 2))
+    else:
+        assert comp.noise_var.flatten(0, 2).std(dim=0).min() > 0  # σ per component and point
+
+
+@pytest.mark.parametrize("noise", ["homoscedastic", "heteroscedastic"])
+@pytest.mark.parametrize("latent", ["per_point", "none"])
+def test_drawn_dynamics_holds_the_weights_and_passes_gradients_to_x_only(
+    noise: str, latent: str
+) -> None:
+    model = _model(noise=noise, latent=latent)
+    dynamics = model.draw_dynamics(4, _gen(3))
+    x = torch.randn(4, 6, 3, generator=_gen(1), requires_grad=True)
+    z = torch.randn(4, 6, model.latent_dim, generator=_gen(2))
+    mean, noise_var = dynamics(x, z)
+    assert mean.shape == noise_var.shape == (4, 6, 2)
+    again = dynamics(x, z)  # the same W_k at every call: a roll-out's steps share them
+    assert torch.equal(mean, again[0]) and torch.equal(noise_var, again[1])
+    # the draw is the network's: sample k of a fresh draw from the same seed gives the same map
+    weights = model.network.draw(4, x, _gen(3)).weights
+    inputs = torch.cat([x, z], dim=-1)
+    expected, _ = model.noise.split(model.network.apply_weights(inputs, weights))
+    torch.testing.assert_close(mean, expected)
+    (mean.sum() + noise_var.sum()).backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.parameters())
+    with torch.no_grad():  # training the model further does not move a drawn map
+        for p in model.parameters():
+            p.add_(1.0)
+    assert torch.equal(dynamics(x, z)[0], mean)
+
+
+def test_drawn_dynamics_rejects_a_latent_of_the_wrong_shape() -> None:
+    dynamics = _model().draw_dynamics(2)
+    with pytest.raises(ValueError, match=r"^z must be \[K, B, L\]=\(2, 5, 1\) .* got \(2, 5, 0\)$"):
+        dynamics(torch.zeros(2, 5, 3), torch.zeros(2, 5, 0))
