@@ -205,4 +205,5 @@ class CsvData(RegressionDataModule):
             y[test],
             feature_names=features,
             target_names=list(self.targets),
+            test_rows=test + 1,  # data rows count from 1, as in the error messages
         )

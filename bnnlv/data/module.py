@@ -37,7 +37,13 @@ def check_fraction(name: str, value: float) -> float:
 
 @dataclass(frozen=True)
 class Splits:
-    """Raw-unit arrays, 2-D: x_* [n, D_in], y_* [n, D_out]."""
+    """Raw-unit arrays, 2-D: x_* [n, D_in], y_* [n, D_out].
+
+    ``test_rows`` [n_test] says where each test row came from, so that predictions can be joined
+    back to the source: for a CSV the data row as its error messages count it (1 is the first
+    line after the header), for generated data the index in the generated array, for UCI the
+    0-based row of data.txt. None: 0, 1, … in the order of the test split.
+    """
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -48,6 +54,7 @@ class Splits:
     feature_names: Sequence[str]
     target_names: Sequence[str]
     oracle_log_density: OracleLogDensity | None = field(default=None, compare=False)
+    test_rows: np.ndarray | None = field(default=None, compare=False)
 
 
 def check_splits(splits: Splits) -> None:
@@ -76,6 +83,11 @@ def check_splits(splits: Splits) -> None:
                 )
         if x.shape[0] != y.shape[0]:
             raise ValueError(f"data: {split} split has {x.shape[0]} x rows but {y.shape[0]} y rows")
+    if splits.test_rows is not None and np.shape(splits.test_rows) != (splits.x_test.shape[0],):
+        raise ValueError(
+            f"data: test_rows has shape {np.shape(splits.test_rows)}; the test split has "
+            f"{splits.x_test.shape[0]} rows"
+        )
     if splits.x_train.shape[0] == 0:
         raise ValueError("data: the training split is empty")
 

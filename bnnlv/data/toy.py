@@ -83,7 +83,7 @@ def _splits(x: np.ndarray, y: np.ndarray, split_seed: int, oracle: OracleLogDens
     col = lambda a, idx: a[idx].reshape(-1, 1)  # noqa: E731
     return Splits(
         col(x, train), col(y, train), col(x, val), col(y, val), col(x, test), col(y, test),
-        feature_names=["x"], target_names=["y"], oracle_log_density=oracle,
+        feature_names=["x"], target_names=["y"], oracle_log_density=oracle, test_rows=test,
     )  # fmt: skip
 
 

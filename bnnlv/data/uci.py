@@ -103,6 +103,7 @@ def load_uci_split(folder: Path, split: int, val_frac: float, val_seed: int) -> 
         y[test_rows],
         feature_names=[f"x{c}" for c in features],
         target_names=["y"],
+        test_rows=test_rows,
     )
 
 

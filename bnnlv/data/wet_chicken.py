@@ -96,4 +96,5 @@ class WetChicken(RegressionDataModule):
             targets[test],
             feature_names=list(FEATURES),
             target_names=list(TARGETS),
+            test_rows=test,
         )

@@ -399,12 +399,14 @@ class BNNLV(L.LightningModule):
         n_latent: int | None = None,
         entropy_draws: int = 0,
         generator: torch.Generator | None = None,
+        quantile_probs: Sequence[float] = (),
     ) -> Prediction:
         """Mixture predictive at x [B, D_in] (standardised), in chunks of ``predict_chunk`` rows.
 
         ``entropy_draws`` > 0 adds the entropy decomposition (standardised units), estimated
         from the same components as the moments, with smaller chunks to bound memory. Every
-        draw comes from ``generator`` (None: torch's global generator).
+        draw comes from ``generator`` (None: torch's global generator). ``quantile_probs`` adds
+        the mixture's quantiles at those levels (standardised units).
         """
         n_weights = n_weights or self.n_samples_test
         n_latent = n_latent or self.n_latent_test
@@ -415,7 +417,7 @@ class BNNLV(L.LightningModule):
             rows = max(1, min(rows, ENTROPY_CHUNK_ELEMENTS // per_row))
         return predict_in_chunks(
             lambda rows_x: self._sample(rows_x, n_weights, n_latent, generator),
-            x, y, rows, entropy_draws, generator,
+            x, y, rows, entropy_draws, generator, quantile_probs,
         )  # fmt: skip
 
     # ----------------------------------------------------------------------------------------

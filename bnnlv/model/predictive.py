@@ -10,7 +10,7 @@ targets y [B, D].
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import torch
@@ -19,6 +19,7 @@ from torch import Tensor
 from bnnlv.model.energy import LOG_2PI
 from bnnlv.model.entropy import EntropyDecomposition, entropy_decomposition
 from bnnlv.model.likelihood import check_components
+from bnnlv.model.quantiles import mixture_quantiles
 
 
 class Moments(NamedTuple):
@@ -80,6 +81,7 @@ class Prediction(NamedTuple):
     log_density: Tensor | None  # [B]     mixture log p(y|x), joint over outputs
     log_density_per_output: Tensor | None  # [B, D]
     entropy: EntropyDecomposition | None = None  # [B, D] each, when entropy_draws > 0
+    quantiles: Tensor | None = None  # [P, B, D] the mixture's quantiles at quantile_probs
 
 
 def predict_in_chunks(
@@ -89,16 +91,19 @@ def predict_in_chunks(
     rows: int,
     entropy_draws: int = 0,
     generator: torch.Generator | None = None,
+    quantile_probs: Sequence[float] = (),
 ) -> Prediction:
     """Mixture summaries at x [B, D_in], ``rows`` points at a time to bound memory.
 
     ``sample`` maps x rows [b, D_in] to the components: means [M, L, b, D] and noise log σ²
-    ([D] or [M, L, b, D]); moments, the mixture log density at y (if given) and, with
-    ``entropy_draws`` > 0, the entropy decomposition (its draws from ``generator``) are all
-    computed from the same components.
+    ([D] or [M, L, b, D]); moments, the mixture log density at y (if given), with
+    ``entropy_draws`` > 0 the entropy decomposition (its draws from ``generator``), and the
+    mixture's quantiles at ``quantile_probs`` (:mod:`bnnlv.model.quantiles`) are all computed
+    from the same components.
     """
     chunks: list[tuple[Moments, Tensor | None, Tensor | None]] = []
     entropies: list[EntropyDecomposition] = []
+    quantiles: list[Tensor] = []
     for start in range(0, x.shape[0], rows):
         stop = start + rows
         f, log_noise_var = sample(x[start:stop])  # [M, L, b, D], [D] or [M, L, b, D]
@@ -108,14 +113,17 @@ def predict_in_chunks(
         chunks.append((moments(f, log_noise_var), joint, marginal))
         if entropy_draws:
             entropies.append(entropy_decomposition(f, log_noise_var, entropy_draws, generator))
+        if quantile_probs:
+            quantiles.append(mixture_quantiles(f, log_noise_var.exp(), quantile_probs))
     merged = Moments(*(torch.cat([c[0][i] for c in chunks]) for i in range(3)))
     entropy = (
         EntropyDecomposition(*(torch.cat([e[i] for e in entropies]) for i in range(3)))
         if entropies
         else None
     )
+    quantile = torch.cat(quantiles, dim=1) if quantiles else None  # [P, B, D]
     if y is None:
-        return Prediction(merged, None, None, entropy)
+        return Prediction(merged, None, None, entropy, quantile)
     joint_all = torch.cat([c[1] for c in chunks if c[1] is not None])
     marginal_all = torch.cat([c[2] for c in chunks if c[2] is not None])
-    return Prediction(merged, joint_all, marginal_all, entropy)
+    return Prediction(merged, joint_all, marginal_all, entropy, quantile)

@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from bnnlv.data.module import RegressionDataModule, Standardiser
+from bnnlv.data.module import RegressionDataModule, Splits, Standardiser
 from bnnlv.model.lit_module import BNNLV
-from bnnlv.model.predictive import Moments
+from bnnlv.model.predictive import Moments, Prediction
+from bnnlv.model.quantiles import central_probs
 from bnnlv.report import plots
 from bnnlv.report.metrics import regression_metrics
 
@@ -36,11 +37,30 @@ def original_units(
     )
 
 
+def interval_columns(level: float) -> tuple[str, str]:
+    """Names of the bounds of the central ``level`` interval: q + the probability's decimal
+    digits, at least two: 0.9 → (q05, q95), 0.95 → (q025, q975), 0.8 → (q10, q90)."""
+    names = []
+    for p in central_probs(level):
+        digits = f"{p:.10f}".split(".")[1].rstrip("0")
+        names.append("q" + digits.ljust(2, "0"))
+    return names[0], names[1]
+
+
+def interval_bounds(pred: Prediction, scaler: Standardiser) -> np.ndarray | None:
+    """The predictive's quantiles [P, B, D] in the targets' original units (None if absent)."""
+    if pred.quantiles is None:
+        return None
+    return scaler.y_inverse(pred.quantiles.cpu().numpy())
+
+
 def uncertainty_columns(
-    mean: np.ndarray, epistemic: np.ndarray, aleatoric: np.ndarray, target_names: Sequence[str]
-) -> dict[str, np.ndarray]:
+    mean: np.ndarray, epistemic: np.ndarray, aleatoric: np.ndarray, target_names: Sequence[str],
+    interval: float | None = None, bounds: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:  # fmt: skip
     """Columns mean, std, epistemic_std, aleatoric_std per target (std² = epistemic² +
-    aleatoric²), suffixed ``_<target>`` when there are several targets."""
+    aleatoric²) and, with an ``interval`` level, the bounds [2, B, D] of the mixture's central
+    interval (:func:`interval_columns`); suffixed ``_<target>`` when there are several targets."""
     columns: dict[str, np.ndarray] = {}
     for d, name in enumerate(target_names):
         suffix = "" if len(target_names) == 1 else f"_{name}"
@@ -48,6 +68,9 @@ def uncertainty_columns(
         columns[f"std{suffix}"] = np.sqrt(epistemic[:, d] + aleatoric[:, d])
         columns[f"epistemic_std{suffix}"] = np.sqrt(epistemic[:, d])
         columns[f"aleatoric_std{suffix}"] = np.sqrt(aleatoric[:, d])
+        if interval is not None and bounds is not None:
+            for column, bound in zip(interval_columns(interval), bounds, strict=True):
+                columns[f"{column}{suffix}"] = bound[:, d]
     return columns
 
 
@@ -55,23 +78,28 @@ class Evaluation(NamedTuple):
     """What scoring a model on the test split gives: the metrics and the per-point table."""
 
     metrics: dict[str, float]
-    predictions: pd.DataFrame  # one row per test point: inputs, targets, predictive columns, nll
+    predictions: pd.DataFrame  # one row per test point: row, inputs, targets, predictive, nll
 
 
 def evaluate(
-    model: BNNLV, data: RegressionDataModule, run_dir: Path, make_plots: bool = True
-) -> Evaluation:
+    model: BNNLV, data: RegressionDataModule, run_dir: Path, make_plots: bool = True,
+    interval: float | None = None,
+) -> Evaluation:  # fmt: skip
     """Predict the test split and draw the plots into ``run_dir``; return the metrics and the
-    predictions table (the caller writes it, as ``predictions.csv``)."""
+    predictions table (the caller writes it, as ``predictions.csv``). ``interval``: the level of
+    the central interval taken from the mixture (columns :func:`interval_columns`, and the
+    metric ``test_interval_coverage``); None for none."""
     model.eval()
     device = model.device
     splits, scaler = data.splits, data.scaler
     x_test, y_test = (t.to(device) for t in data.tensors("test"))
-    pred = model.predict(x_test, y_test, entropy_draws=ENTROPY_DRAWS)
+    probs = central_probs(interval) if interval is not None else ()
+    pred = model.predict(x_test, y_test, entropy_draws=ENTROPY_DRAWS, quantile_probs=probs)
     assert pred.log_density is not None and pred.log_density_per_output is not None
     assert pred.entropy is not None
     y_std = scaler.y_std
     mean, epistemic, aleatoric = original_units(pred.moments, scaler)
+    bounds = interval_bounds(pred, scaler)  # [2, B, D] or None
     std = np.sqrt(epistemic + aleatoric)
     oracle_nll = None
     metrics = regression_metrics(
@@ -79,18 +107,22 @@ def evaluate(
         pred.log_density.cpu().numpy(), pred.log_density_per_output.cpu().numpy(),
         y_std, list(splits.target_names),
     )  # fmt: skip
+    if bounds is not None:
+        inside = (bounds[0] <= splits.y_test) & (splits.y_test <= bounds[1])  # [B, D]
+        metrics["test_interval_coverage"] = float(inside.mean())
     if splits.oracle_log_density is not None:
         oracle = splits.oracle_log_density(splits.x_test, splits.y_test)
         oracle_nll = -oracle
         metrics["test_oracle_nll"] = float(-oracle.mean())
         metrics["test_oracle_nll_standardised"] = float(-oracle.mean() - np.log(y_std).sum())
 
-    columns: dict[str, np.ndarray] = {}
+    columns: dict[str, np.ndarray] = {"row": source_rows(splits)}
     for d, name in enumerate(splits.feature_names):
         columns[name] = splits.x_test[:, d]
     for d, name in enumerate(splits.target_names):
         columns[name] = splits.y_test[:, d]
-    columns |= uncertainty_columns(mean, epistemic, aleatoric, splits.target_names)
+    columns |= uncertainty_columns(mean, epistemic, aleatoric, splits.target_names, interval,
+                                   bounds)  # fmt: skip
     for d in range(len(splits.target_names)):
         suffix = "" if len(splits.target_names) == 1 else f"_{splits.target_names[d]}"
         # nats, original units: differential entropy shifts by log s_y, I(y; W) does not
@@ -101,6 +133,13 @@ def evaluate(
     if make_plots:
         _plot_run(model, data, run_dir, mean, std, columns["nll"], oracle_nll)
     return Evaluation(metrics, pd.DataFrame(columns))
+
+
+def source_rows(splits: Splits) -> np.ndarray:
+    """The source row of each test point (:attr:`Splits.test_rows`; 0, 1, … when not given)."""
+    if splits.test_rows is None:
+        return np.arange(splits.x_test.shape[0])
+    return np.asarray(splits.test_rows)
 
 
 def _plot_run(

@@ -77,8 +77,16 @@ def check_config(cfg: DictConfig) -> None:
     seed = _get(cfg, "seed")
     if seed is not _ABSENT and not (_is_int(seed) and seed >= 0):
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    check_interval(cfg.get("interval"))
     _check_model_shape(cfg)
     _check_accelerator(_get(cfg, "trainer.accelerator"))
+
+
+def check_interval(value: Any) -> float | None:
+    """``interval``, the level of the central predictive interval: a number in (0, 1) or null."""
+    if value is not None and not (_is_number(value) and 0 < value < 1):
+        raise ValueError(f"interval must be a number in (0, 1) or null, got {value!r}")
+    return None if value is None else float(value)
 
 
 def read_saved_config(source: Path) -> DictConfig:

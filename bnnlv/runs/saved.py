@@ -31,9 +31,10 @@ from omegaconf import DictConfig
 from bnnlv.data.csv import numeric_column, read_table
 from bnnlv.data.module import RegressionDataModule
 from bnnlv.model.lit_module import BNNLV
-from bnnlv.report.evaluate import evaluate, original_units, uncertainty_columns
+from bnnlv.model.quantiles import central_probs
+from bnnlv.report.evaluate import evaluate, interval_bounds, original_units, uncertainty_columns
 from bnnlv.runs.checkpoints import LAST, load_checkpoint
-from bnnlv.runs.config import read_saved_config
+from bnnlv.runs.config import check_interval, read_saved_config
 from bnnlv.runs.errors import reported
 from bnnlv.runs.folders import config_dir
 from bnnlv.runs.results import METRICS_FILE, write_csv, write_json
@@ -81,15 +82,17 @@ def validation_nll(model: BNNLV, data: RegressionDataModule) -> float | None:
 
 
 def score(
-    model: BNNLV, data: RegressionDataModule, out_dir: Path, seed: int, make_plots: bool
-) -> dict[str, Any]:
+    model: BNNLV, data: RegressionDataModule, out_dir: Path, seed: int, make_plots: bool,
+    interval: float | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """``val_nll`` and the test metrics (:func:`bnnlv.report.evaluate.evaluate`, which also writes
-    predictions.csv and plots), each after ``torch.manual_seed(seed)``."""
+    predictions.csv, with the central ``interval`` of the mixture, and plots), each after
+    ``torch.manual_seed(seed)``."""
     model.eval()
     torch.manual_seed(seed)
     metrics: dict[str, Any] = {"val_nll": validation_nll(model, data)}
     torch.manual_seed(seed)
-    scored = evaluate(model, data, out_dir, make_plots=make_plots)
+    scored = evaluate(model, data, out_dir, make_plots=make_plots, interval=interval)
     write_csv(out_dir / "predictions.csv", scored.predictions)
     return metrics | scored.metrics
 
@@ -111,21 +114,27 @@ def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
                          f"{cfg.run_dir} expects {expected[0]} and {expected[1]}")  # fmt: skip
     data.use_scaler(run.data.scaler)
     out_dir = _out_dir()
-    metrics = {"status": "ok"} | score(run.model, data, out_dir, run.cfg.seed, bool(cfg.plots))
+    interval = check_interval(cfg.get("interval"))
+    metrics = {"status": "ok"} | score(
+        run.model, data, out_dir, run.cfg.seed, bool(cfg.plots), interval
+    )
     write_json(out_dir / METRICS_FILE, metrics | {"run_dir": str(cfg.run_dir)})
     return metrics
 
 
 def prediction_frame(
-    run: SavedRun, x: np.ndarray, seed: int
+    run: SavedRun, x: np.ndarray, seed: int, interval: float | None = None
 ) -> dict[str, np.ndarray]:  # fmt: skip
-    """Columns mean, std, epistemic_std, aleatoric_std (suffixed ``_<target>`` when there are
-    several targets) for raw inputs x [B, D_in], in original units: std² = epistemic + aleatoric."""
+    """Columns mean, std, epistemic_std, aleatoric_std and the bounds of the mixture's central
+    ``interval`` (suffixed ``_<target>`` when there are several targets) for raw inputs
+    x [B, D_in], in original units: std² = epistemic + aleatoric."""
     scaler = run.data.scaler
     x_std = torch.as_tensor(scaler.x(x), dtype=torch.float32)
+    probs = central_probs(interval) if interval is not None else ()
     torch.manual_seed(seed)
-    moments = run.model.predict(x_std).moments  # [B, D_out] each
-    return uncertainty_columns(*original_units(moments, scaler), run.data.target_names)
+    pred = run.model.predict(x_std, quantile_probs=probs)  # [B, D_out] each
+    return uncertainty_columns(*original_units(pred.moments, scaler), run.data.target_names,
+                               interval, interval_bounds(pred, scaler))  # fmt: skip
 
 
 def predict_run(cfg: DictConfig) -> Path:
@@ -144,12 +153,15 @@ def predict_run(cfg: DictConfig) -> Path:
             raise ValueError(f"{path}: input column {name!r} is not in the header; columns are "
                              f"{list(frame.columns)} (set data.features to map them)")  # fmt: skip
     x = np.stack([numeric_column(frame, name, path) for name in features], axis=1)  # [B, D_in]
-    columns = prediction_frame(run, x, int(run.cfg.seed))
+    interval = check_interval(cfg.get("interval"))
+    columns = {"row": frame.index.to_numpy() + 1}  # data rows count from 1, as in messages
+    columns |= prediction_frame(run, x, int(run.cfg.seed), interval)
     clash = [name for name in columns if name in frame.columns]
     if clash:
         raise ValueError(f"{path}: input columns {clash} would be overwritten by predictions")
     out = _out_dir() / "predictions.csv"
-    write_csv(out, pd.concat([frame, pd.DataFrame(columns)], axis=1))
+    table = pd.DataFrame(columns, index=frame.index)
+    write_csv(out, pd.concat([table[["row"]], frame, table.drop(columns="row")], axis=1))
     return out
 
 

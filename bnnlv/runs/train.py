@@ -153,7 +153,7 @@ def _train(cfg: DictConfig, run_dir: Path, checkpoints: RunCheckpoints) -> dict[
         return {"status": "ok"}
     join_logs(run_dir)
     metrics: dict[str, Any] = {"status": "ok", "fit_seconds": fit_seconds}
-    metrics |= score(model, data, run_dir, cfg.seed, make_plots=bool(cfg.plots))
+    metrics |= score(model, data, run_dir, cfg.seed, bool(cfg.plots), cfg.get("interval"))
     metrics["epochs"] = trainer.current_epoch
     metrics["steps"] = optimiser_updates(trainer)
     metrics["n_train"] = data.n_train

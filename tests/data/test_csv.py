@@ -192,3 +192,11 @@ def test_bad_arguments(tmp_path: Path, kwargs: dict[str, object], key: str) -> N
     args: dict[str, object] = {"path": "x.csv", "targets": ["y"]} | kwargs
     with pytest.raises(ValueError, match=key):
         CsvData(**args)  # type: ignore[arg-type]
+
+
+def test_test_rows_are_the_data_rows_of_the_file(tmp_path: Path) -> None:
+    """Row 1 is the first line after the header, as in the error messages."""
+    data = _load(_write(tmp_path, _table()))
+    s = data.splits
+    assert s.test_rows is not None and len(s.test_rows) == len(s.x_test)
+    np.testing.assert_array_equal(s.x_test[:, 0], (s.test_rows - 1) * 0.5)  # a = 0.5 · (row − 1)

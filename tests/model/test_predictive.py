@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import pytest
 import torch
 from torch.distributions import Normal
 
-from bnnlv.model.predictive import gaussian_log_lik, mixture_log_density, moments
+from bnnlv.model.predictive import (
+    gaussian_log_lik,
+    mixture_log_density,
+    moments,
+    predict_in_chunks,
+)
 
 F64 = torch.float64
 
@@ -136,3 +142,20 @@ def test_mixture_and_moments_reject_a_noise_shape_that_fits_neither_form() -> No
     for fn in (lambda v: moments(f, v), lambda v: mixture_log_density(f, v, y)):
         with pytest.raises(ValueError, match=r"^log_noise_var must be \[D\]=2 or"):
             fn(torch.zeros(3, 5, 2, dtype=F64))
+
+
+def test_chunked_prediction_carries_the_mixture_quantiles() -> None:
+    """Quantiles come from the same components as the moments, chunk by chunk; with one
+    component per point, its noise from a noise head, they are the Gaussian's mean ± z·σ."""
+    x = torch.linspace(-1, 1, 7, dtype=F64)[:, None]  # [B, 1]
+    noise_var = 0.25 * (1.0 + x.square())  # [B, 1]
+
+    def one_component(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return (3.0 * rows)[None, None], (0.25 * (1.0 + rows.square())).log()[None, None]
+
+    pred = predict_in_chunks(one_component, x, None, rows=3, quantile_probs=[0.05, 0.95])
+    assert pred.quantiles is not None and pred.quantiles.shape == (2, 7, 1)
+    half = NormalDist().inv_cdf(0.95) * noise_var.sqrt()
+    torch.testing.assert_close(pred.quantiles[0], 3.0 * x - half, rtol=0, atol=1e-10)
+    torch.testing.assert_close(pred.quantiles[1], 3.0 * x + half, rtol=0, atol=1e-10)
+    assert predict_in_chunks(one_component, x, None, rows=3).quantiles is None

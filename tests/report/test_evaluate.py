@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import pytest
 import torch
 
-from bnnlv.data.toy import ToyHeteroscedastic
+from bnnlv.data.toy import ToyHeteroscedastic, heteroscedastic_generator, shuffle_split
 from bnnlv.model.lit_module import BNNLV
-from bnnlv.report.evaluate import evaluate
+from bnnlv.report.evaluate import evaluate, interval_columns
 
 REQUIRED = {"test_nll", "test_rmse", "test_mae", "test_r2", "test_crps", "test_miscal_area",
             "test_oracle_nll"}  # fmt: skip
@@ -121,3 +122,39 @@ def test_entropy_columns_in_original_units(data: ToyHeteroscedastic, tmp_path: P
     assert (frame["entropy_epistemic"] > 0.01).any()
     bound = 0.5 * np.log(2 * np.pi * np.e * frame["std"] ** 2)
     assert (frame["entropy_total"] <= bound + 0.1).all()
+
+
+def test_rows_join_the_predictions_back_to_the_generated_array(
+    data: ToyHeteroscedastic, tmp_path: Path
+) -> None:
+    frame = evaluate(_model(data), data, tmp_path, make_plots=False).predictions
+    assert frame.columns[0] == "row"
+    x, y = heteroscedastic_generator(60, data.noise_seed)
+    _, _, test = shuffle_split(60, data.split_seed)
+    np.testing.assert_array_equal(frame["row"], test)
+    np.testing.assert_array_equal(x[frame["row"]], frame["x"])
+    np.testing.assert_array_equal(y[frame["row"]], frame["y"])
+
+
+def test_interval_of_a_single_gaussian_and_its_coverage(
+    data: ToyHeteroscedastic, tmp_path: Path
+) -> None:
+    """An MLP's predictive is one Gaussian: the 90 % interval is mean ± 1.645·std, and the
+    coverage metric counts the test targets inside it."""
+    model = _model(data, latent="none", stochastic_layers=[])
+    metrics, frame = evaluate(model, data, tmp_path, make_plots=False, interval=0.9)
+    half = NormalDist().inv_cdf(0.95) * frame["std"]
+    np.testing.assert_allclose(frame["q05"], frame["mean"] - half, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(frame["q95"], frame["mean"] + half, rtol=1e-4, atol=1e-4)
+    inside = ((frame["q05"] <= frame["y"]) & (frame["y"] <= frame["q95"])).mean()
+    assert metrics["test_interval_coverage"] == pytest.approx(inside)
+    assert "q05" not in evaluate(model, data, tmp_path, make_plots=False).predictions
+
+
+@pytest.mark.parametrize(
+    ("level", "names"),
+    [(0.9, ("q05", "q95")), (0.95, ("q025", "q975")), (0.8, ("q10", "q90")),
+     (0.99, ("q005", "q995")), (0.5, ("q25", "q75"))],
+)  # fmt: skip
+def test_interval_columns_are_named_from_the_level(level: float, names: tuple[str, str]) -> None:
+    assert interval_columns(level) == names

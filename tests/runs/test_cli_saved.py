@@ -100,9 +100,11 @@ def test_predict_new_inputs_in_original_units(
                      f"data.path={inputs}", f"hydra.run.dir={out}")  # fmt: skip
     assert code == 0
     predicted = pd.read_csv(out / "predictions.csv")
-    assert list(predicted.columns) == ["id", "x", "mean", "std", "epistemic_std", "aleatoric_std"]
+    assert list(predicted.columns) == ["row", "id", "x", "mean", "std", "epistemic_std",
+                                       "aleatoric_std", "q05", "q95"]  # fmt: skip
+    assert predicted["row"].tolist() == list(range(1, len(tested) + 1))
     # the same inputs and seed as the run's own test predictions: the same numbers
-    for column in ("mean", "std", "epistemic_std", "aleatoric_std"):
+    for column in ("mean", "std", "epistemic_std", "aleatoric_std", "q05", "q95"):
         assert predicted[column].to_numpy() == pytest.approx(tested[column].to_numpy(), rel=1e-9)
     total = (predicted["epistemic_std"] ** 2 + predicted["aleatoric_std"] ** 2) ** 0.5
     assert predicted["std"].to_numpy() == pytest.approx(total.to_numpy())

@@ -67,6 +67,9 @@ BAD = [
     ("model.stochastic_layers", [-4], r"^model.stochastic_layers entry -4 names no layer"),
     ("model.stochastic_layers", "foo", r"^model.stochastic_layers entry 'foo' names no layer"),
     ("seed", -1, r"^seed must be a non-negative integer, got -1$"),
+    ("interval", 1, r"^interval must be a number in \(0, 1\) or null, got 1$"),
+    ("interval", 0.0, r"^interval must be a number in \(0, 1\) or null, got 0.0$"),
+    ("interval", "90%", r"^interval must be .* got '90%'$"),
 ]
 
 
