@@ -172,31 +172,42 @@ class GroupedBatches:
     The training step runs one optimiser step per minibatch of the group. Lightning's own
     bookkeeping between batches (hooks, progress, signal checks) costs ≈ 0.8 ms, a third of a step
     of the default model; grouping pays it once per group. Nothing numerical changes: the same
-    minibatches in the same order. Callbacks and SIGTERM handling act between groups, at most
-    ``size`` steps late.
+    minibatches in the same order. Callbacks act between groups.
+
+    A pass draws its order when its first group is fetched. A run resumed mid-epoch
+    (:mod:`bnnlv.runs.state`) starts the generator at the epoch's state and sets ``skip``: the next
+    pass leaves out its first ``skip`` minibatches (trained before the stop), and a group whose
+    minibatches were all trained is handed out empty, so that the epoch keeps its number of groups
+    (Lightning validates after the same one).
     """
 
-    def __init__(self, batches: TensorBatches, size: int) -> None:
+    def __init__(self, batches: TensorBatches, size: int, skip: int = 0) -> None:
         if size <= 0:
             raise ValueError(f"group size must be positive, got {size}")
+        if skip < 0:
+            raise ValueError(f"skip must be a count of minibatches >= 0, got {skip}")
         self.batches, self.size = batches, size
+        self.skip = skip
 
     @property
     def generator(self) -> torch.Generator:
-        """The shuffling generator (saved in checkpoints, see :mod:`bnnlv.runs.state`)."""
+        """The shuffling generator."""
         return self.batches.generator
 
     def __len__(self) -> int:
         return -(-len(self.batches) // self.size)
 
     def __iter__(self) -> Iterator[list[Minibatch]]:
+        skip, self.skip = self.skip, 0
         group: list[Minibatch] = []
-        for batch in self.batches:
-            group.append(batch)
-            if len(group) == self.size:
+        position = -1
+        for position, batch in enumerate(self.batches):
+            if position >= skip:
+                group.append(batch)
+            if position % self.size == self.size - 1:
                 yield group
                 group = []
-        if group:
+        if position % self.size != self.size - 1:
             yield group
 
 
@@ -212,6 +223,7 @@ class RegressionDataModule(L.LightningDataModule):
         self.device = torch.device("cpu")
         self._splits: Splits | None = None
         self._scaler: Standardiser | None = None
+        self._resume: tuple[list[Tensor], int] | None = None  # see resume_training
 
     def load(self) -> Splits:
         raise NotImplementedError
@@ -272,10 +284,22 @@ class RegressionDataModule(L.LightningDataModule):
         self._train = self.tensors("train")
         self._val = self.tensors("val")
 
+    def resume_training(self, shuffle_states: Sequence[Tensor], done: int) -> None:
+        """Make the next :meth:`train_dataloader` continue an epoch: its first pass draws the
+        order from ``shuffle_states`` (:meth:`GroupedBatches.pass_start`) and leaves out the
+        first ``done`` minibatches."""
+        self._resume = (list(shuffle_states), done)
+
     def train_dataloader(self) -> GroupedBatches:
         generator = torch.Generator().manual_seed(self.shuffle_seed)
+        skip = 0
+        if self._resume is not None:
+            states, skip = self._resume
+            if states:  # none recorded: the order is drawn from the seed
+                generator.set_state(states[0])
+            self._resume = None
         batches = TensorBatches(*self._train, self.batch_size, True, generator, shard=True)
-        return GroupedBatches(batches, TRAIN_GROUP)
+        return GroupedBatches(batches, TRAIN_GROUP, skip)
 
     def val_dataloader(self) -> TensorBatches | list[TensorBatches]:
         if self._val[0].shape[0] == 0:

@@ -179,10 +179,11 @@ class BNNLV(L.LightningModule):
         self.register_buffer("_epoch_sums", torch.zeros(3), persistent=False)
         self._epoch_rows = 0
         self._training_rng: tuple[Tensor, Tensor | None] | None = None  # set during validation
+        self._resumed_totals: dict[str, Any] | None = None  # see continue_epoch
         self._fused = False  # the hand-written gradient (model.fused) is used; decided in setup
-        # Wraps each update's optimiser steps: an update is all its optimisers' steps or none. The
-        # runner hands in a guard that defers interrupts (bnnlv.runs.errors.interrupts_deferred);
-        # the model itself knows nothing of signals.
+        # Wraps each update (draws, gradient, every optimiser's step, running sums): an update is
+        # made whole or not at all. The runner hands in a guard that defers interrupts
+        # (bnnlv.runs.interrupts.interrupts_deferred); the model itself knows nothing of signals.
         self.update_guard: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext
 
     # ----------------------------------------------------------------------------------------
@@ -253,33 +254,41 @@ class BNNLV(L.LightningModule):
         energy = bb_alpha_energy_cavity(log_lik, renyi_w, renyi_z, self.n_train, self.alpha)
         return self._step_output(energy, y, f, log_noise_var)
 
-    def training_step(self, batch: list[Minibatch], batch_idx: int) -> Tensor:
-        """One optimiser step per minibatch of the group (see data.module.GroupedBatches)."""
+    def training_step(self, batch: list[Minibatch], batch_idx: int) -> Tensor | None:
+        """One optimiser step per minibatch of the group (see data.module.GroupedBatches); an
+        empty group (the minibatches a resumed run had already trained) does nothing."""
         optimizers = self.optimizers()
         optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+        energy = None
         for x, y, index in batch:
-            out: StepOutput | FusedStep
-            if self._fused:
-                log_noise_var = self._homoscedastic_noise().log_var
-                out = fused_step(
-                    self.network, self.latent, log_noise_var, x, y, index,
-                    self.n_samples_train, self.n_train, self.alpha,
-                )  # fmt: skip
-                self._check_finite(out.energy)
-                set_grads(self.network, self.latent, log_noise_var, index, out)
-            else:
-                out = self._train_step_fn(x, y, index, self.n_samples_train)
-                self._check_finite(out.energy)
-                for optimizer in optimizers:
-                    optimizer.zero_grad(set_to_none=True)
-                self.manual_backward(out.energy)
             with self.update_guard():
-                for optimizer in optimizers:
-                    optimizer.step()
-            rows = x.shape[0]
-            figures = [out.energy.detach() * rows, out.sq_error, out.noise_std * rows]
-            self._epoch_sums.add_(torch.stack(figures))
-            self._epoch_rows += x.shape[0]
+                energy = self._update(optimizers, x, y, index)
+        return energy
+
+    def _update(self, optimizers: list[Any], x: Tensor, y: Tensor, index: Tensor) -> Tensor:
+        """One update on a minibatch: noise draws, gradient, every optimiser's step, and the
+        epoch's running sums; the energy per point."""
+        out: StepOutput | FusedStep
+        if self._fused:
+            log_noise_var = self._homoscedastic_noise().log_var
+            out = fused_step(
+                self.network, self.latent, log_noise_var, x, y, index,
+                self.n_samples_train, self.n_train, self.alpha,
+            )  # fmt: skip
+            self._check_finite(out.energy)
+            set_grads(self.network, self.latent, log_noise_var, index, out)
+        else:
+            out = self._train_step_fn(x, y, index, self.n_samples_train)
+            self._check_finite(out.energy)
+            for optimizer in optimizers:
+                optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(out.energy)
+        for optimizer in optimizers:
+            optimizer.step()
+        rows = x.shape[0]
+        figures = [out.energy.detach() * rows, out.sq_error, out.noise_std * rows]
+        self._epoch_sums.add_(torch.stack(figures))
+        self._epoch_rows += rows
         return out.energy
 
     def _check_finite(self, energy: Tensor) -> None:
@@ -295,8 +304,31 @@ class BNNLV(L.LightningModule):
         return self.noise
 
     def on_train_epoch_start(self) -> None:
-        self._epoch_sums.zero_()
-        self._epoch_rows = 0
+        totals, self._resumed_totals = self._resumed_totals, None
+        if totals is None:
+            self._epoch_sums.zero_()
+            self._epoch_rows = 0
+        else:
+            self._epoch_sums.copy_(totals["sums"])
+            self._epoch_rows = int(totals["rows"])
+
+    # Resuming mid-epoch: the row logged at the epoch's end sums over the whole epoch.
+    def epoch_totals(self) -> dict[str, Any]:
+        """The running sums of the epoch under way (for a checkpoint taken mid-epoch):
+        ``sums`` [3] (Σ S·E/N, Σ squared error, Σ S·σ) on the CPU and ``rows`` (Σ S)."""
+        return {"sums": self._epoch_sums.detach().cpu().clone(), "rows": self._epoch_rows}
+
+    def continue_epoch(self, totals: dict[str, Any]) -> None:
+        """Start the next training epoch from ``totals`` (:meth:`epoch_totals`) instead of zero."""
+        self._resumed_totals = totals
+
+    def training_rng(self) -> tuple[Tensor, Tensor | None]:
+        """The states of training's random streams (CPU, and CUDA on a GPU), also while
+        validation draws from its own (see :meth:`on_validation_epoch_start`)."""
+        if self._training_rng is not None:
+            return self._training_rng
+        cuda = self.device.type == "cuda"
+        return torch.get_rng_state(), torch.cuda.get_rng_state(self.device) if cuda else None
 
     def on_train_epoch_end(self) -> None:
         """One row of training figures per epoch, written to the loggers directly: the energy per
@@ -338,11 +370,7 @@ class BNNLV(L.LightningModule):
     def on_validation_epoch_start(self) -> None:
         """Validation draws from its own random stream (seeded by the epoch), and training's
         stream is put back afterwards: how often one validates does not change the training."""
-        cuda = self.device.type == "cuda"
-        self._training_rng = (
-            torch.get_rng_state(),
-            torch.cuda.get_rng_state(self.device) if cuda else None,
-        )
+        self._training_rng = self.training_rng()
         torch.manual_seed(VALIDATION_SEED + self.current_epoch)  # every device's generator
 
     def on_validation_epoch_end(self) -> None:
@@ -356,6 +384,7 @@ class BNNLV(L.LightningModule):
         torch.set_rng_state(cpu_state)
         if cuda_state is not None:
             torch.cuda.set_rng_state(cuda_state, self.device)
+        self._training_rng = None
 
     # ----------------------------------------------------------------------------------------
     @torch.no_grad()

@@ -24,7 +24,7 @@ import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from bnnlv.model.lit_module import optimiser_updates
-from bnnlv.runs.errors import RunInterrupted, interrupts_deferred
+from bnnlv.runs.interrupts import RunInterrupted, interrupts_deferred
 from bnnlv.runs.results import file_mode, temporary_sibling
 
 LAST = "last.ckpt"
@@ -80,8 +80,10 @@ class RunCheckpoints(L.Callback):
     """Periodic and on-interrupt saves of ``directory/last.ckpt``; remembers where a run stopped.
 
     ``every_n_epochs=None`` saves only on interrupt (the runner saves the final state itself).
-    After an exception, ``stopped_at`` is (epoch, global step) and ``interrupt`` is the
-    :class:`RunInterrupted` to report when a signal was the cause.
+    An interrupt saves only once the fit has made an update: before that, the checkpoint already
+    there (a resumed run's) or none (nothing was trained) stands. After an exception,
+    ``stopped_at`` is (epoch, updates) and ``interrupt`` is the :class:`RunInterrupted` to report
+    when a signal was the cause.
     """
 
     def __init__(self, directory: Path, every_n_epochs: int | None) -> None:
@@ -89,6 +91,11 @@ class RunCheckpoints(L.Callback):
         self.every_n_epochs = every_n_epochs
         self.stopped_at: tuple[int, int] | None = None
         self.interrupt: RunInterrupted | None = None
+        self._first_update: int | None = None  # the fit's update count when it began training
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._first_update is None:
+            self._first_update = optimiser_updates(trainer)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         every = self.every_n_epochs
@@ -105,7 +112,8 @@ class RunCheckpoints(L.Callback):
             if name is None:
                 name = "SIGTERM" if isinstance(exception, SIGTERMException) else "SIGINT"
             self.interrupt = RunInterrupted(name, epoch, step)
-            save_checkpoint(trainer, self.path)
+            if self._first_update is not None and step > self._first_update:
+                save_checkpoint(trainer, self.path)
 
     @property
     def saved(self) -> Path | None:

@@ -21,8 +21,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from bnnlv.runs.errors import FAILED_JOBS, RunInterrupted, describe, root_cause
+from bnnlv.runs.errors import FAILED_JOBS, describe, root_cause
 from bnnlv.runs.folders import config_dir, register_resolvers
+from bnnlv.runs.interrupts import as_run_interrupted
 from bnnlv.runs.results import METRICS_FILE, write_json
 
 register_resolvers()
@@ -55,9 +56,8 @@ def train_app(cfg: DictConfig) -> float | None:
             check_no_relaunch(cfg)
         metrics = train(cfg, run_dir)
     except KeyboardInterrupt as stop:
-        interrupt = stop if isinstance(stop, RunInterrupted) else RunInterrupted("SIGINT")
         print(f"bnnlv: {describe(stop)}; status in {run_dir / 'metrics.json'}", file=sys.stderr)
-        raise SystemExit(interrupt.exit_code) from None
+        raise SystemExit(as_run_interrupted(stop).exit_code) from None
     except Exception as error:
         _error(f"{describe(error)} (run folder: {run_dir})")
         if not (run_dir / METRICS_FILE).exists():  # rejected before train() began its record

@@ -3,9 +3,7 @@
 Hydra wraps constructor errors (``InstantiationException``) and OmegaConf wraps key errors; the
 user needs neither wrapper, only the innermost reason with the key, the value and, where there is
 a fixed set, the allowed values. :func:`describe` produces that line for the CLI and for
-``metrics.json``. Interrupts (SIGINT, SIGTERM) become :class:`RunInterrupted`, a
-``KeyboardInterrupt`` that knows its signal, so that a run can save a checkpoint and say
-``interrupted`` instead of dying mid-write.
+``metrics.json``; an interrupt (:mod:`bnnlv.runs.interrupts`) reads ``interrupted by SIGINT``.
 """
 
 from __future__ import annotations
@@ -13,13 +11,9 @@ from __future__ import annotations
 import functools
 import pickle
 import re
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import TypeVar
 
 from hydra.errors import (
@@ -31,25 +25,13 @@ from hydra.errors import (
 from omegaconf import DictConfig
 from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseException
 
+from bnnlv.runs.interrupts import as_run_interrupted
+
 T = TypeVar("T")
 
 # Run folders of the sweep jobs that failed in this process (a sweep carries on past them);
 # the CLI reports them and exits 1 when the sweep ends.
 FAILED_JOBS: list[Path] = []
-
-
-class RunInterrupted(KeyboardInterrupt):
-    """A signal stopped the run; ``exit_code`` is the shell's 128 + signal number."""
-
-    def __init__(self, signal_name: str, epoch: int | None = None, step: int | None = None):
-        where = "" if epoch is None else f" at epoch {epoch}, step {step}"
-        super().__init__(f"interrupted by {signal_name}{where}")
-        self.signal_name = signal_name
-        self.epoch, self.step = epoch, step
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + int(signal.Signals[self.signal_name])
 
 
 def reported(task: Callable[[DictConfig], T]) -> Callable[[DictConfig], T]:
@@ -61,9 +43,8 @@ def reported(task: Callable[[DictConfig], T]) -> Callable[[DictConfig], T]:
         try:
             return task(cfg)
         except KeyboardInterrupt as stop:
-            interrupt = stop if isinstance(stop, RunInterrupted) else RunInterrupted("SIGINT")
             print(f"bnnlv: {describe(stop)}", file=sys.stderr)
-            raise SystemExit(interrupt.exit_code) from None
+            raise SystemExit(as_run_interrupted(stop).exit_code) from None
         except Exception as error:
             print(f"bnnlv: error: {describe(error)}", file=sys.stderr)
             raise SystemExit(1) from None
@@ -71,62 +52,10 @@ def reported(task: Callable[[DictConfig], T]) -> Callable[[DictConfig], T]:
     return run
 
 
-@contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """While inside, SIGTERM raises :class:`RunInterrupted` like Ctrl-C raises KeyboardInterrupt.
-
-    Python's default for SIGTERM kills the process at once, leaving ``status: running`` and no
-    checkpoint behind. Signal handlers can only be set from the main thread; elsewhere this is a
-    no-op.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise RunInterrupted(signal.Signals(signum).name)
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def interrupts_deferred() -> Iterator[None]:
-    """SIGINT and SIGTERM wait until the block ends (then are handled as usual).
-
-    For work that must not be cut in two: a checkpoint save (a signal between creating the
-    temporary file and the ``try`` that removes it would leave the file behind) and the optimiser
-    steps of one update (a checkpoint taken between them would hold a half-made update); both take
-    milliseconds, so deferring an interrupt that long is harmless. The Python handlers are
-    swapped for a recorder and the recorded signals raised again afterwards: Python runs
-    handlers in the main thread whichever thread the kernel picked (a blocked signal mask would
-    cover the calling thread only, and torch's worker threads take process signals). Outside the
-    main thread: no deferral.
-    """
-    signals = (signal.SIGINT, signal.SIGTERM)
-    previous = [signal.getsignal(s) for s in signals]
-    if threading.current_thread() is not threading.main_thread() or None in previous:
-        yield  # handlers can only be set from the main thread; None: not set from Python
-        return
-    caught: list[int] = []
-    for s in signals:
-        signal.signal(s, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        for s, handler in zip(signals, previous, strict=True):
-            signal.signal(s, handler)
-        for signum in caught:
-            signal.raise_signal(signum)
-
-
 def describe(error: BaseException) -> str:
     """One line saying what went wrong, without the wrappers of Hydra and OmegaConf."""
-    if isinstance(error, KeyboardInterrupt) and not isinstance(error, RunInterrupted):
-        return "interrupted by SIGINT"
+    if isinstance(error, KeyboardInterrupt):
+        return str(as_run_interrupted(error))
     if isinstance(error, MissingConfigException) and error.missing_cfg_file:
         return _unknown_option(error)
     if isinstance(error, ConfigCompositionException) and isinstance(

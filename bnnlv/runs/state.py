@@ -1,18 +1,35 @@
 """What a checkpoint holds besides Lightning's own state: the run's standardiser, its column
-names, and the random-number states that make a resumed run continue exactly.
+names, and the exact point where training stopped, so that a resumed run continues exactly.
 
-:class:`RunState` writes ``checkpoint["bnnlv"]``, every entry a tensor, string or list of strings,
-so the file loads with ``torch.load(weights_only=True)``:
+:class:`RunState` writes ``checkpoint["bnnlv"]``, every entry a tensor, number, string or list, so
+the file loads with ``torch.load(weights_only=True)``:
 
     scaler          {x_mean, x_std, y_mean, y_std}: float64 tensors [D_in] / [D_out], raw units
     feature_names   list[str] (D_in), target_names list[str] (D_out)
-    rng             {torch: uint8 tensor, shuffle: uint8 tensor | absent}
+    position        where training stands (below)
 
-``torch`` is the global CPU generator (weight and latent noise ε); ``shuffle`` is the generator
-that orders the minibatches (:class:`~bnnlv.data.module.TensorBatches`). Both are captured when a
-checkpoint is saved and restored when a resumed fit starts its first epoch, so the resumed run
-draws the same numbers the uninterrupted one would have drawn. CUDA generators are not restored:
-a resumed GPU run is statistically, not bitwise, the same.
+A run can be stopped anywhere: mid-epoch, between two updates of one Lightning batch (a group of
+minibatches, data.module.GroupedBatches), during validation, while a checkpoint is written. Updates
+are never cut (the runner defers interrupts around each, bnnlv.runs.interrupts), so the state after
+the last update is well defined, and ``position`` describes it:
+
+    epoch           the epoch under way (or just ended: its validation and log row may be pending)
+    updates         updates made before that epoch began
+    done            updates made in it since (the finished minibatches of its order)
+    shuffle         [uint8 tensor]: the shuffling generator's state when the epoch began (one per
+                    generator), from which the epoch's order is drawn again
+    torch           uint8 tensor: the CPU generator after the last update (weight and latent noise
+                    ε; training's own stream, also when stopped during validation); ``cuda`` the
+                    same for the GPU's generator when training ran on one
+    epoch_totals    the epoch's running sums so far (BNNLV.epoch_totals), for its log row
+
+Lightning's own loop state (``loops``) is left out: it records the stop with its own counters
+(which batch of a group, which validation batch), and Lightning's restart from such a state re-runs
+or skips parts of the epoch. Instead a resumed fit starts as a fresh one and :class:`RunState` puts
+it where the position says: the epoch and update counters, the random streams, the epoch's order
+with its ``done`` minibatches left out (their groups handed out empty), and the running sums. The
+epoch's remaining updates, its validation and its log row then happen as in the run that was never
+stopped.
 """
 
 from __future__ import annotations
@@ -24,7 +41,8 @@ import lightning as L
 import numpy as np
 import torch
 
-from bnnlv.data.module import GroupedBatches, RegressionDataModule, Standardiser, TensorBatches
+from bnnlv.data.module import GroupedBatches, RegressionDataModule, Standardiser
+from bnnlv.model.lit_module import BNNLV, optimiser_updates
 
 KEY = "bnnlv"
 SCALER_FIELDS = ("x_mean", "x_std", "y_mean", "y_std")
@@ -63,17 +81,64 @@ def read_data_state(checkpoint: Mapping[str, Any]) -> SavedData:
     return SavedData(scaler, list(state["feature_names"]), list(state["target_names"]))
 
 
-def _shuffle_generator(trainer: L.Trainer) -> torch.Generator | None:
+class EpochStart(NamedTuple):
+    """Where the epoch under way began (see the module docstring)."""
+
+    epoch: int
+    updates: int
+    shuffle: list[torch.Tensor]
+
+
+def _train_batches(trainer: L.Trainer) -> GroupedBatches:
     loader = trainer.train_dataloader
-    return loader.generator if isinstance(loader, TensorBatches | GroupedBatches) else None
+    if not isinstance(loader, GroupedBatches):
+        raise ValueError(f"RunState needs GroupedBatches for training, got {type(loader)}")
+    return loader
+
+
+def _model(pl_module: L.LightningModule) -> BNNLV:
+    if not isinstance(pl_module, BNNLV):
+        raise ValueError(f"RunState needs a BNNLV model, got {type(pl_module)}")
+    return pl_module
+
+
+def continue_counts(trainer: L.Trainer, epoch: int, updates: int) -> None:
+    """Move a fresh fit's counters to ``epoch`` (``trainer.current_epoch``) and ``updates``
+    (``trainer.global_step`` counts each optimiser's steps)."""
+    loop = trainer.fit_loop
+    if loop.epoch_progress.current.completed or trainer.global_step:
+        raise ValueError("continue_counts needs a fit that has not trained yet")
+    loop.epoch_progress.increment_by(epoch)
+    steps = loop.epoch_loop.manual_optimization.optim_step_progress
+    steps.increment_by(updates * len(trainer.optimizers))
+
+
+def legacy_position(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
+    """The position of a checkpoint written by bnnlv 0.1, which kept Lightning's loop state and
+    the random streams' states at the save (``rng``): the start of the epoch after the last one
+    Lightning had finished (exact for the saves made at an epoch's end or after the fit)."""
+    state = checkpoint.get(KEY)
+    rng = state.get("rng") if isinstance(state, Mapping) else None
+    loops = checkpoint.get("loops")
+    if not isinstance(rng, Mapping) or "torch" not in rng or not isinstance(loops, Mapping):
+        raise ValueError(
+            "the checkpoint holds no training position (bnnlv writes one into every checkpoint): "
+            "it can be evaluated (bnnlv evaluate), not resumed"
+        )
+    epoch = loops["fit_loop"]["epoch_progress"]["current"]["processed"]
+    updates = checkpoint["global_step"] // max(1, len(checkpoint["optimizer_states"]))
+    shuffle = [rng["shuffle"]] if "shuffle" in rng else []
+    return {"epoch": epoch, "updates": updates, "done": 0, "shuffle": shuffle,
+            "torch": rng["torch"]}  # fmt: skip
 
 
 class RunState(L.Callback):
-    """Saves :func:`data_state` and the RNG states into each checkpoint; restores the RNG states
-    at the start of a fit resumed from one."""
+    """Saves :func:`data_state` and the training position into each checkpoint; puts a fit
+    resumed from one at that position (see the module docstring)."""
 
     def __init__(self) -> None:
-        self._pending_rng: Mapping[str, torch.Tensor] | None = None
+        self._epoch_start = EpochStart(0, 0, [])
+        self._resumed: Mapping[str, Any] | None = None  # a loaded position, applied at train start
 
     def on_save_checkpoint(
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
@@ -81,23 +146,61 @@ class RunState(L.Callback):
         datamodule = trainer.datamodule  # type: ignore[attr-defined]
         if not isinstance(datamodule, RegressionDataModule):
             raise ValueError(f"RunState needs a RegressionDataModule, got {type(datamodule)}")
-        rng = {"torch": torch.get_rng_state()}
-        generator = _shuffle_generator(trainer)
-        if generator is not None:
-            rng["shuffle"] = generator.get_state()
-        checkpoint[KEY] = data_state(datamodule) | {"rng": rng}
+        checkpoint.pop("loops", None)
+        if self._resumed is not None:  # the fit has not moved from the loaded position yet
+            checkpoint[KEY] = data_state(datamodule) | {"position": dict(self._resumed)}
+            return
+        model = _model(pl_module)
+        start = self._epoch_start
+        cpu, cuda = model.training_rng()
+        position = {
+            "epoch": start.epoch,
+            "updates": start.updates,
+            "done": optimiser_updates(trainer) - start.updates,
+            "shuffle": start.shuffle,
+            "torch": cpu,
+            "epoch_totals": model.epoch_totals(),
+        }
+        if cuda is not None:
+            position["cuda"] = cuda
+        checkpoint[KEY] = data_state(datamodule) | {"position": position}
 
     def on_load_checkpoint(
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         state = checkpoint.get(KEY)
-        self._pending_rng = state.get("rng") if isinstance(state, Mapping) else None
+        position = state.get("position") if isinstance(state, Mapping) else None
+        if position is None:
+            position = legacy_position(checkpoint)
+        checkpoint.pop("loops", None)  # see the module docstring
+        trainer.datamodule.resume_training(position["shuffle"], position["done"])  # type: ignore[attr-defined]
+        if position["done"]:
+            _model(pl_module).continue_epoch(position["epoch_totals"])
+        self._resumed = position
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        position, self._resumed = self._resumed, None
+        if position is None:
+            return
+        continue_counts(trainer, position["epoch"], position["updates"] + position["done"])
+        torch.set_rng_state(position["torch"])
+        if "cuda" in position and pl_module.device.type == "cuda":
+            torch.cuda.set_rng_state(position["cuda"], pl_module.device)
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._pending_rng is None:
-            return
-        rng, self._pending_rng = self._pending_rng, None
-        torch.set_rng_state(rng["torch"])
-        generator = _shuffle_generator(trainer)
-        if generator is not None and "shuffle" in rng:
-            generator.set_state(rng["shuffle"])
+        """Record where the epoch begins. Lightning fetches the first group of a loader that has a
+        length after this hook (it prefetches only loaders without one), so the shuffling
+        generator still holds the state the epoch's order will be drawn from."""
+        self._epoch_start = _epoch_start(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """The fit is over: a checkpoint now stands at the start of the next epoch."""
+        self._epoch_start = _epoch_start(trainer)
+
+
+def _epoch_start(trainer: L.Trainer) -> EpochStart:
+    """The next epoch's start: its order's generator state; its updates before the first pass's
+    skipped minibatches (a resumed epoch counts the updates made before the stop)."""
+    loader = _train_batches(trainer)
+    updates = optimiser_updates(trainer) - loader.skip
+    return EpochStart(trainer.current_epoch, updates, [loader.generator.get_state()])

@@ -28,7 +28,8 @@ from bnnlv.model.allocator import keep_freed_memory
 from bnnlv.model.lit_module import BNNLV, optimiser_updates
 from bnnlv.runs.checkpoints import RunCheckpoints, save_checkpoint
 from bnnlv.runs.config import check_config
-from bnnlv.runs.errors import describe, interrupts_deferred, root_cause, sigterm_interrupts
+from bnnlv.runs.errors import describe, root_cause
+from bnnlv.runs.interrupts import interrupts_deferred, interrupts_raised
 from bnnlv.runs.results import METRICS_FILE, write_json, write_text
 from bnnlv.runs.resume import join_logs, resume_from, set_aside_logs
 from bnnlv.runs.saved import score
@@ -89,7 +90,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         raise OSError(error.errno, reason, str(run_dir)) from None
     checkpoints = RunCheckpoints(run_dir / "checkpoints", cfg.get("checkpoint_every"))
     try:
-        with sigterm_interrupts():
+        with interrupts_raised():
             write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
             metrics = _train(cfg, run_dir, checkpoints)
     except BaseException as error:
@@ -136,7 +137,8 @@ def _train(cfg: DictConfig, run_dir: Path, checkpoints: RunCheckpoints) -> dict[
         default_root_dir=run_dir,
     )
     data.device = trainer.strategy.root_device
-    if cfg.get("resume") and trainer.is_global_zero:
+    resumed = bool(cfg.get("resume")) and trainer.is_global_zero
+    if resumed:
         set_aside_logs(run_dir)
     start = time.perf_counter()
     try:
@@ -147,11 +149,13 @@ def _train(cfg: DictConfig, run_dir: Path, checkpoints: RunCheckpoints) -> dict[
         if checkpoints.interrupt is not None:
             raise checkpoints.interrupt from None
         raise
+    finally:
+        if resumed:
+            join_logs(run_dir)
     fit_seconds = time.perf_counter() - start
     save_checkpoint(trainer, checkpoints.path)
     if not trainer.is_global_zero:
         return {"status": "ok"}
-    join_logs(run_dir)
     metrics: dict[str, Any] = {"status": "ok", "fit_seconds": fit_seconds}
     metrics |= score(model, data, run_dir, cfg.seed, bool(cfg.plots), cfg.get("interval"))
     metrics["epochs"] = trainer.current_epoch

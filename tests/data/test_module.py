@@ -51,3 +51,38 @@ def test_the_training_loader_groups_and_the_validation_loader_does_not() -> None
     assert isinstance(train, GroupedBatches) and train.size == TRAIN_GROUP
     assert len(train) == -(-len(train.batches) // TRAIN_GROUP)
     assert isinstance(data.val_dataloader(), TensorBatches)
+
+
+def test_a_resumed_pass_leaves_out_the_trained_minibatches_and_keeps_its_groups() -> None:
+    """skip=7 of 12 minibatches in groups of 5: the first group comes out empty, the second holds
+    its last 3 minibatches, the third is whole; the order is the one drawn from the same state."""
+    x, y = torch.arange(24.0)[:, None], torch.arange(24.0)[:, None]
+    whole = GroupedBatches(TensorBatches(x, y, 2, True, torch.Generator().manual_seed(4)), 5)
+    state = whole.generator.get_state()
+    resumed_generator = torch.Generator()
+    resumed_generator.set_state(state)
+    resumed = GroupedBatches(TensorBatches(x, y, 2, True, resumed_generator), 5, skip=7)
+    first, again = list(whole), list(resumed)
+    assert [len(g) for g in first] == [5, 5, 2] and [len(g) for g in again] == [0, 3, 2]
+    for a, b in zip([batch for g in first for batch in g][7:], [b for g in again for b in g],
+                    strict=True):  # fmt: skip
+        assert torch.equal(a[2], b[2])
+    assert torch.equal(resumed.generator.get_state(), whole.generator.get_state())
+    assert resumed.skip == 0 and [len(g) for g in resumed] == [5, 5, 2]  # later passes are whole
+    with pytest.raises(ValueError, match="skip"):
+        GroupedBatches(whole.batches, 5, skip=-1)
+
+
+def test_resume_training_sets_the_first_pass_of_the_next_training_loader() -> None:
+    data = ToyHeteroscedastic(n_points=100, batch_size=10)
+    data.setup()
+    first = data.train_dataloader()
+    list(first)  # one epoch: the generator now holds the second epoch's state
+    state = first.generator.get_state()
+    second = [b[2] for g in first for b in g]
+    data.resume_training([state], done=3)
+    resumed = data.train_dataloader()
+    assert resumed.skip == 3 and torch.equal(resumed.generator.get_state(), state)
+    assert all(torch.equal(a, b[2]) for a, b in
+               zip(second[3:], [b for g in resumed for b in g], strict=True))  # fmt: skip
+    assert data.train_dataloader().skip == 0  # used once

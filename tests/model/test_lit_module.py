@@ -24,7 +24,7 @@ from bnnlv.model.layers import NetworkSample
 from bnnlv.model.lit_module import BNNLV
 from bnnlv.model.optim import RowAdam
 from bnnlv.model.predictive import gaussian_log_lik
-from bnnlv.runs.errors import interrupts_deferred
+from bnnlv.runs.interrupts import interrupts_deferred
 
 
 def _model(**kwargs: Any) -> BNNLV:
@@ -467,3 +467,41 @@ def test_fused_and_autograd_training_agree(latent: str) -> None:
 def test_fused_must_be_a_bool() -> None:
     with pytest.raises(ValueError, match=r"^fused must be true or false, got 'yes'$"):
         _model(fused="yes")
+
+
+def test_an_empty_group_makes_no_update() -> None:
+    """The groups a resumed run had already trained come as empty lists."""
+    model = _model()
+    model.optimizers = lambda: model.configure_optimizers()  # type: ignore[method-assign]
+    before = [p.detach().clone() for p in model.parameters()]
+    assert model.training_step([], 0) is None
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_the_epochs_running_sums_continue_after_a_resume() -> None:
+    model = _model()
+    model.on_train_epoch_start()
+    model._epoch_sums.add_(torch.tensor([3.0, 4.0, 5.0]))
+    model._epoch_rows = 8
+    totals = model.epoch_totals()
+    resumed = _model()
+    resumed.continue_epoch(totals)
+    resumed.on_train_epoch_start()  # the resumed epoch: the sums go on from where they were
+    assert torch.equal(resumed._epoch_sums, torch.tensor([3.0, 4.0, 5.0]))
+    assert resumed._epoch_rows == 8
+    resumed.on_train_epoch_start()  # the next epoch starts from zero
+    assert torch.equal(resumed._epoch_sums, torch.zeros(3)) and resumed._epoch_rows == 0
+
+
+def test_training_rng_is_trainings_stream_also_during_validation() -> None:
+    model = _model()
+    model.trainer = SimpleNamespace(sanity_checking=True, current_epoch=0)  # type: ignore[assignment]
+    torch.manual_seed(11)
+    training = torch.get_rng_state()
+    assert torch.equal(model.training_rng()[0], training)
+    model.on_validation_epoch_start()
+    torch.rand(3)  # validation's draws
+    assert torch.equal(model.training_rng()[0], training)
+    model.on_validation_epoch_end()
+    assert torch.equal(torch.get_rng_state(), training)
+    assert torch.equal(model.training_rng()[0], training)

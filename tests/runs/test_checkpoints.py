@@ -17,7 +17,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from bnnlv.model.lit_module import DivergenceError
 from bnnlv.runs.checkpoints import LAST, RunCheckpoints, load_checkpoint, save_checkpoint
-from bnnlv.runs.errors import RunInterrupted
+from bnnlv.runs.interrupts import RunInterrupted
 
 
 class FakeTrainer:
@@ -199,8 +199,22 @@ def test_an_interrupt_saves_where_it_stopped(
     tmp_path: Path, exception: BaseException, name: str
 ) -> None:
     callback = RunCheckpoints(tmp_path, 100)
+    hook(callback, "on_train_epoch_start", FakeTrainer(0, 0))
     hook(callback, "on_exception", FakeTrainer(4, 8), exception)
     assert load_checkpoint(callback.path)["epoch"] == 4
     assert callback.interrupt is not None
     assert (callback.interrupt.signal_name, callback.interrupt.epoch) == (name, 4)
     assert str(callback.interrupt) == f"interrupted by {name} at epoch 4, step 8"
+
+
+@pytest.mark.parametrize("began_at", [None, 8], ids=["before-training", "no-update-yet"])
+def test_an_interrupt_before_the_fits_first_update_saves_nothing(
+    tmp_path: Path, began_at: int | None
+) -> None:
+    """Nothing new to keep: a resumed run's checkpoint stands as it is, a fresh run has none."""
+    callback = RunCheckpoints(tmp_path, 100)
+    if began_at is not None:  # a fit resumed at update 8 begins its epoch, then is stopped
+        hook(callback, "on_train_epoch_start", FakeTrainer(4, began_at))
+    hook(callback, "on_exception", FakeTrainer(4, 8), KeyboardInterrupt())
+    assert callback.saved is None and callback.interrupt is not None
+    assert callback.stopped_at == (4, 8)

@@ -27,7 +27,7 @@ from hydra.utils import instantiate
 from bnnlv.data.module import Splits
 from bnnlv.data.toy import ToyHeteroscedastic
 from bnnlv.runs.checkpoints import load_checkpoint
-from bnnlv.runs.errors import RunInterrupted, describe, sigterm_interrupts
+from bnnlv.runs.errors import describe
 from tests.cli_inprocess import TINY, run_bnnlv
 
 
@@ -382,7 +382,7 @@ def test_a_strangers_run_folder_cannot_run_code(
 
 
 # ---------------------------------------------------------------------------------------------
-# describe() and RunInterrupted, the pieces the lines above are made of
+# describe(), the piece the lines above are made of
 
 
 def test_describe_unwraps_to_the_innermost_reason() -> None:
@@ -397,15 +397,6 @@ def test_describe_unwraps_to_the_innermost_reason() -> None:
     assert describe(RuntimeError("")) == "RuntimeError"
 
 
-def test_sigterm_raises_run_interrupted_inside_and_is_restored_after() -> None:
-    before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(RunInterrupted) as stop, sigterm_interrupts():
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(5)  # the handler runs at the next bytecode; never reached
-    assert stop.value.signal_name == "SIGTERM" and stop.value.exit_code == 143
-    assert signal.getsignal(signal.SIGTERM) is before
-
-
 def test_hydra_full_error_set_by_the_user_shows_hydras_own_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -413,11 +404,3 @@ def test_hydra_full_error_set_by_the_user_shows_hydras_own_error(
     with pytest.raises(MissingConfigException):
         train(monkeypatch, tmp_path, "model=foo")
     assert os.environ["HYDRA_FULL_ERROR"] == "1"
-
-
-@pytest.mark.parametrize(("name", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
-def test_run_interrupted_exit_codes(name: str, code: int) -> None:
-    stop = RunInterrupted(name, epoch=3, step=6)
-    assert stop.exit_code == code
-    assert str(stop) == f"interrupted by {name} at epoch 3, step 6"
-    assert isinstance(stop, KeyboardInterrupt)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from bnnlv.data.toy import ToyHeteroscedastic
-from bnnlv.runs.state import KEY, data_state, read_data_state
+from bnnlv.runs.state import KEY, RunState, data_state, read_data_state
 
 
 def test_data_state_round_trips_through_safe_loading(tmp_path: Path) -> None:
@@ -26,3 +26,9 @@ def test_data_state_round_trips_through_safe_loading(tmp_path: Path) -> None:
 def test_a_checkpoint_without_data_state_is_rejected() -> None:
     with pytest.raises(ValueError, match="no bnnlv data state"):
         read_data_state({"state_dict": {}})
+
+
+def test_a_checkpoint_without_a_training_position_cannot_be_resumed() -> None:
+    """An older bnnlv's checkpoint: evaluate reads it, resume= says why it cannot continue it."""
+    with pytest.raises(ValueError, match=r"no training position.*bnnlv evaluate"):
+        RunState().on_load_checkpoint(None, None, {KEY: {"scaler": {}}})  # type: ignore[arg-type]

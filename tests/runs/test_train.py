@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 from bnnlv.data.toy import ToyHeteroscedastic
 from bnnlv.model.lit_module import BNNLV
-from bnnlv.runs.errors import interrupts_deferred
+from bnnlv.runs.interrupts import interrupts_deferred
 from bnnlv.runs.train import build, len_epoch, train
 
 

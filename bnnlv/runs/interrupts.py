@@ -1,0 +1,146 @@
+"""Interrupts (SIGINT, SIGTERM) as an exception that knows its signal, raised only where a run can
+stop cleanly.
+
+While :func:`interrupts_raised` is active (the whole ``bnnlv`` command), both signals raise
+:class:`RunInterrupted`, a ``KeyboardInterrupt``, in the main thread: Python's default for SIGTERM
+would kill the process at once, leaving ``status: running`` and no checkpoint behind. Inside an
+:func:`interrupts_deferred` block (one training update, a checkpoint save) a signal is recorded
+and raised when the block ends, so that an update is made whole or not at all and no file is left
+half-written. The first interrupt stops the command; signals after it are ignored, so that a second
+Ctrl-C cannot cut the shutdown (the interrupt checkpoint, ``metrics.json``) short.
+
+This module imports only the standard library: the CLI installs it before importing anything
+heavy, so that Ctrl-C during ``import torch`` is one line too.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from types import FrameType
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A signal stopped the run; ``exit_code`` is the shell's 128 + signal number."""
+
+    def __init__(self, signal_name: str, epoch: int | None = None, step: int | None = None):
+        where = "" if epoch is None else f" at epoch {epoch}, step {step}"
+        super().__init__(f"interrupted by {signal_name}{where}")
+        self.signal_name = signal_name
+        self.epoch, self.step = epoch, step
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + int(signal.Signals[self.signal_name])
+
+
+def as_run_interrupted(stop: KeyboardInterrupt) -> RunInterrupted:
+    """``stop`` itself, or a plain KeyboardInterrupt (Python's own SIGINT handler) as SIGINT."""
+    return stop if isinstance(stop, RunInterrupted) else RunInterrupted("SIGINT")
+
+
+class _Gate:
+    """The SIGINT / SIGTERM handler while :func:`interrupts_raised` is active, and the context
+    manager of :func:`interrupts_deferred` then: entering and leaving it costs two integer updates,
+    cheap enough to wrap every training update (the handlers are never swapped per block)."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.depth = 0  # nesting of deferred blocks
+        self.caught: list[int] = []  # signals received inside a deferred block
+        self.stopping = False  # an interrupt has been raised: ignore later signals
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.stopping:
+            return
+        if self.depth:
+            self.caught.append(signum)
+            return
+        self._raise(signum)
+
+    def _raise(self, signum: int) -> None:
+        self.stopping = True
+        raise RunInterrupted(signal.Signals(signum).name)
+
+    def __enter__(self) -> None:
+        self.depth += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.depth -= 1
+        if self.depth == 0 and self.caught and not self.stopping:
+            signum = self.caught[0]
+            self.caught.clear()
+            self._raise(signum)
+
+
+_GATE = _Gate()
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextmanager
+def interrupts_raised() -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM raise :class:`RunInterrupted` (deferred inside
+    :func:`interrupts_deferred` blocks); the previous handlers are restored on leaving.
+
+    Nested use is a no-op. Signal handlers can only be set from the main thread; elsewhere this
+    is a no-op too.
+    """
+    if _GATE.active or not _main_thread():
+        yield
+        return
+    previous = [signal.getsignal(s) for s in SIGNALS]
+    _GATE.depth, _GATE.caught, _GATE.stopping = 0, [], False
+    _GATE.active = True
+    for s in SIGNALS:
+        signal.signal(s, _GATE)
+    try:
+        yield
+    finally:
+        for s, handler in zip(SIGNALS, previous, strict=True):
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+        _GATE.active = False
+
+
+def interrupts_deferred() -> AbstractContextManager[object]:
+    """A block that SIGINT and SIGTERM do not cut: a signal arriving inside is handled when the
+    block ends.
+
+    For work that must not be cut in two: one training update (drawing the noise, the gradient,
+    every optimiser's step and the epoch's running sums: a checkpoint taken in between would hold a
+    half-made update) and a checkpoint save (a signal between creating the temporary file and the
+    ``try`` that removes it would leave the file behind); both take milliseconds. Under
+    :func:`interrupts_raised` this is the cheap gate; otherwise the Python handlers are swapped for
+    a recorder and the recorded signals raised again afterwards. Python runs handlers in the main
+    thread whichever thread the kernel picked (a blocked signal mask would cover the calling thread
+    only, and torch's worker threads take process signals). Outside the main thread: no deferral.
+    """
+    if not _main_thread():
+        return nullcontext()
+    if _GATE.active:
+        return _GATE
+    return _swapped_handlers()
+
+
+@contextmanager
+def _swapped_handlers() -> Iterator[None]:
+    previous = [signal.getsignal(s) for s in SIGNALS]
+    if None in previous:  # a handler not set from Python: leave it alone
+        yield
+        return
+    caught: list[int] = []
+    for s in SIGNALS:
+        signal.signal(s, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for s, handler in zip(SIGNALS, previous, strict=True):
+            signal.signal(s, handler)
+        for signum in caught:
+            signal.raise_signal(signum)
