@@ -1,20 +1,32 @@
 """CsvData: the user's own table. Which columns are targets and features is configuration.
 
 The file is read as TEXT (pandas, every cell a string, nothing evaluated) and each used column is
-then parsed as a number, so a bad cell is reported with its file, column and row. Rows are split
-into train/validation/test by fractions and a seed, or by a split column holding ``train``,
-``val`` (or ``validation``) and ``test``. Every rejection is a ``ValueError`` that names the file.
+then parsed (:mod:`bnnlv.data.columns`): as a number, or one-hot when it is listed in
+``categorical``; rows with a missing cell in a used column stop the run or, with
+``missing: drop``, are left out. A bad cell is reported with its file, column and row and the
+setting that gets past it. Rows are split into train/validation/test by fractions and a seed
+(``test_frac = 1``: every row, in file order, is a test row: how ``bnnlv evaluate`` scores a file),
+or by a split column holding ``train``, ``val`` (or ``validation``) and ``test``. Every rejection
+is a ``ValueError`` that names the file.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from bnnlv.data.columns import (
+    DROP_FIX,
+    Fixes,
+    InputColumns,
+    check_missing,
+    drop_missing,
+    numeric_column,
+)
 from bnnlv.data.module import RegressionDataModule, Splits, check_fraction
 
 SPLIT_NAMES = {"train": "train", "val": "val", "validation": "val", "test": "test"}
@@ -49,30 +61,6 @@ def read_table(path: Path) -> pd.DataFrame:
     if len(body) == 0:
         raise ValueError(f"{path}: header only, no data rows")
     return body
-
-
-def numeric_column(frame: pd.DataFrame, column: str, path: Path) -> np.ndarray:
-    """Column parsed as float64 [n]; the first empty, non-numeric or non-finite cell is reported
-    with its data row (row 1 is the first line after the header; blank lines are skipped)."""
-    text = frame[column].str.strip()
-    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
-    bad = np.flatnonzero(~np.isfinite(values))
-    if bad.size:
-        row = int(bad[0])
-        cell = text.iloc[row]
-        if cell == "":
-            what = "empty cell"
-        elif cell.lower() in ("nan", "na", "n/a", "null", "none"):
-            what = f"missing value {cell!r} (NaN)"
-        elif np.isnan(values[row]):
-            what = f"non-numeric value {cell!r}"
-        else:
-            what = f"infinite value {cell!r}"
-        raise ValueError(
-            f"{path}: column {column!r}, row {row + 1}: {what}"
-            f" ({bad.size} bad cell{'s' if bad.size > 1 else ''} in this column)"
-        )
-    return values
 
 
 def _as_names(value: str | Sequence[str] | None, key: str) -> list[str] | None:
@@ -119,7 +107,14 @@ def fraction_split(
     n: int, val_frac: float, test_frac: float, seed: int, path: Path
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(train, val, test) row indices: p = RandomState(seed).permutation(n); test = the first
-    ⌈test_frac·n⌉ of p, validation the next ⌈val_frac·n⌉, train the rest (at least 2 rows)."""
+    ⌈test_frac·n⌉ of p, validation the next ⌈val_frac·n⌉, train the rest (at least 2 rows).
+    ``test_frac = 1``: every row is a test row, in file order (no validation rows allowed)."""
+    if test_frac == 1:
+        if val_frac:
+            raise ValueError(f"data.test_frac=1 makes every row a test row; data.val_frac must "
+                             f"then be 0, got {val_frac}")  # fmt: skip
+        empty = np.arange(0)
+        return empty, empty, np.arange(n)
     n_test, n_val = math.ceil(test_frac * n), math.ceil(val_frac * n)
     if n - n_test - n_val < 2 or n_test < 1:
         raise ValueError(
@@ -154,17 +149,23 @@ def column_split(
 
 class CsvData(RegressionDataModule):
     """A CSV with a header: ``targets`` (one or more columns), ``features`` (default: every other
-    column), split by ``val_frac``/``test_frac``/``split_seed`` or by ``split_column``."""
+    column), of which ``categorical`` ones are one-hot encoded; rows with a missing cell are an
+    error or dropped (``missing``); split by ``val_frac``/``test_frac``/``split_seed`` or by
+    ``split_column``. ``categories`` (a trained model's, given by ``bnnlv evaluate``) encodes the
+    categorical columns with those category lists instead of the file's own."""
 
     def __init__(
         self,
         path: str,
         targets: str | Sequence[str],
         features: Sequence[str] | None = None,
+        categorical: Sequence[str] = (),
+        missing: str = "error",
         val_frac: float = 0.1,
         test_frac: float = 0.2,
         split_seed: int = 0,
         split_column: str | None = None,
+        categories: Mapping[str, Sequence[str]] | None = None,
         **kwargs: int,
     ) -> None:
         super().__init__(**kwargs)
@@ -173,16 +174,28 @@ class CsvData(RegressionDataModule):
         self.path = Path(path)
         self.targets = _as_names(targets, "targets") or []
         self.features = _as_names(features, "features")
+        self.categorical = _as_names(categorical, "categorical") or []
+        self.missing = check_missing(missing)
         self.val_frac = check_fraction("val_frac", val_frac)
-        self.test_frac = check_fraction("test_frac", test_frac)
+        self.test_frac = check_fraction("test_frac", test_frac, allow_one=True)
         self.split_seed, self.split_column = split_seed, split_column
+        self.categories = (
+            None if categories is None else {k: [str(c) for c in v] for k, v in categories.items()}
+        )
 
     def load(self) -> Splits:
         frame = read_table(self.path)
         header = list(frame.columns)
         features = choose_columns(header, self.targets, self.features, self.split_column, self.path)
-        x = np.stack([numeric_column(frame, c, self.path) for c in features], axis=1)  # [n, D_in]
-        y = np.stack([numeric_column(frame, c, self.path) for c in self.targets], axis=1)
+        split = [self.split_column] if self.split_column else []
+        frame = drop_missing(frame, [*features, *self.targets, *split], self.missing, self.path)
+        if self.categories is None:
+            inputs = InputColumns.learn(frame, features, self.categorical, self.path)
+        else:
+            inputs = InputColumns(features, dict(self.categories))
+        x = inputs.encode(frame, self.path, self._fixes(features))  # [n, D_in]
+        target_fix = {"missing": DROP_FIX, "text": "targets must be numbers"}
+        y = np.stack([numeric_column(frame, c, self.path, target_fix) for c in self.targets], 1)
         if self.split_column is None:
             train, val, test = fraction_split(
                 len(frame), self.val_frac, self.test_frac, self.split_seed, self.path
@@ -191,7 +204,7 @@ class CsvData(RegressionDataModule):
             train, val, test = column_split(frame, self.split_column, self.path)
         for d, name in enumerate(self.targets):
             where = "every row" if np.ptp(y[:, d]) == 0 else "every training row"
-            if np.ptp(y[train, d]) == 0:
+            if len(train) and np.ptp(y[train, d]) == 0:
                 raise ValueError(
                     f"{self.path}: target column {name!r} is constant "
                     f"({float(y[train[0], d])!r} in {where}); nothing to learn"
@@ -203,7 +216,22 @@ class CsvData(RegressionDataModule):
             y[val],
             x[test],
             y[test],
-            feature_names=features,
+            feature_names=inputs.feature_names,
             target_names=list(self.targets),
-            test_rows=test + 1,  # data rows count from 1, as in the error messages
+            test_rows=frame.index.to_numpy()[test] + 1,  # data rows count from 1, as in messages
+            inputs=inputs,
         )
+
+    def _fixes(self, features: list[str]) -> Fixes:
+        """The ways past a bad cell of each feature column, for the error message."""
+
+        def fixes(column: str) -> dict[str, str]:
+            others = ",".join(name for name in features if name != column)
+            leave_out = f"leave the column out with data.features=[{others}]"
+            categorical = ",".join([*self.categorical, column])
+            return {
+                "missing": f"{DROP_FIX}, or {leave_out}",
+                "text": f"{leave_out}, or encode it with data.categorical=[{categorical}]",
+            }
+
+        return fixes

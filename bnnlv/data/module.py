@@ -12,6 +12,7 @@ batch size larger than the training set is clamped to it with a warning.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -19,6 +20,8 @@ import lightning as L
 import numpy as np
 import torch
 from torch import Tensor
+
+from bnnlv.data.columns import InputColumns
 
 log = logging.getLogger("bnnlv")
 
@@ -28,10 +31,13 @@ OracleLogDensity = Callable[[np.ndarray, np.ndarray], np.ndarray]
 TRAIN_GROUP = 16
 
 
-def check_fraction(name: str, value: float) -> float:
-    """``data.<name>``, a fraction of the rows in [0, 1), as a float; ValueError otherwise."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"data.{name} must be a number in [0, 1), got {value!r}")
+def check_fraction(name: str, value: float, allow_one: bool = False) -> float:
+    """``data.<name>``, a fraction of the rows in [0, 1) (or [0, 1] with ``allow_one``), as a
+    float; ValueError otherwise."""
+    top = 1 if allow_one else math.nextafter(1.0, 0.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= top:
+        interval = "[0, 1]" if allow_one else "[0, 1)"
+        raise ValueError(f"data.{name} must be a number in {interval}, got {value!r}")
     return float(value)
 
 
@@ -42,7 +48,8 @@ class Splits:
     ``test_rows`` [n_test] says where each test row came from, so that predictions can be joined
     back to the source: for a CSV the data row as its error messages count it (1 is the first
     line after the header), for generated data the index in the generated array, for UCI the
-    0-based row of data.txt. None: 0, 1, … in the order of the test split.
+    0-based row of data.txt. None: 0, 1, … in the order of the test split. ``inputs``: the
+    source columns behind ``feature_names`` and their encoding (None: one numeric column each).
     """
 
     x_train: np.ndarray
@@ -55,13 +62,20 @@ class Splits:
     target_names: Sequence[str]
     oracle_log_density: OracleLogDensity | None = field(default=None, compare=False)
     test_rows: np.ndarray | None = field(default=None, compare=False)
+    inputs: InputColumns | None = field(default=None, compare=False)
+
+    @property
+    def input_columns(self) -> InputColumns:
+        """:attr:`inputs`, or the feature names as plain numeric columns."""
+        return self.inputs or InputColumns(list(self.feature_names), {})
 
 
-def check_splits(splits: Splits) -> None:
+def check_splits(splits: Splits, training: bool = True) -> None:
     """Raise ``ValueError`` naming the split, row and column of the first bad value.
 
     Every array must be 2-D and numeric with only finite values, x and y of a split must have the
-    same rows, and the training split must not be empty. Rows count from 0 within the split.
+    same rows, and (when ``training``) the training split must not be empty. Rows count from 0
+    within the split.
     """
     for split in ("train", "val", "test"):
         x, y = getattr(splits, f"x_{split}"), getattr(splits, f"y_{split}")
@@ -88,7 +102,7 @@ def check_splits(splits: Splits) -> None:
             f"data: test_rows has shape {np.shape(splits.test_rows)}; the test split has "
             f"{splits.x_test.shape[0]} rows"
         )
-    if splits.x_train.shape[0] == 0:
+    if training and splits.x_train.shape[0] == 0:
         raise ValueError("data: the training split is empty")
 
 
@@ -228,20 +242,27 @@ class RegressionDataModule(L.LightningDataModule):
     def load(self) -> Splits:
         raise NotImplementedError
 
-    def prepare(self) -> None:
-        """Load and standardise once (idempotent); called by the runner before the model exists."""
+    def prepare(self, scaler: Standardiser | None = None) -> None:
+        """Load and standardise once (idempotent); called by the runner before the model exists.
+
+        With ``scaler``, a trained model's statistics, the data is only scored: standardised with
+        those, its training split may be empty, and the batch size is left alone.
+        """
         if self._splits is None:
             splits = self.load()
-            check_splits(splits)
+            check_splits(splits, training=scaler is None)
             self._splits = splits
-            self._scaler = Standardiser.fit(splits.x_train, splits.y_train)
-            n_train = splits.x_train.shape[0]
-            if self.batch_size > n_train:
-                log.warning(
-                    "data.batch_size=%d is larger than the %d training points; using %d "
-                    "(one full batch per epoch)", self.batch_size, n_train, n_train
-                )  # fmt: skip
-                self.batch_size = n_train
+            if scaler is None:
+                self._scaler = Standardiser.fit(splits.x_train, splits.y_train)
+                n_train = splits.x_train.shape[0]
+                if self.batch_size > n_train:
+                    log.warning(
+                        "data.batch_size=%d is larger than the %d training points; using %d "
+                        "(one full batch per epoch)", self.batch_size, n_train, n_train
+                    )  # fmt: skip
+                    self.batch_size = n_train
+        if scaler is not None:
+            self._scaler = scaler
 
     @property
     def splits(self) -> Splits:
@@ -254,11 +275,6 @@ class RegressionDataModule(L.LightningDataModule):
         self.prepare()
         assert self._scaler is not None
         return self._scaler
-
-    def use_scaler(self, scaler: Standardiser) -> None:
-        """Standardise with given statistics (a trained model's) instead of this data's own."""
-        self.prepare()
-        self._scaler = scaler
 
     @property
     def in_features(self) -> int:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import (
     ConfigCompositionException,
     InstantiationException,
@@ -25,6 +26,7 @@ from hydra.errors import (
 from omegaconf import DictConfig
 from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseException
 
+from bnnlv.runs.folders import release_if_unused
 from bnnlv.runs.interrupts import as_run_interrupted
 
 T = TypeVar("T")
@@ -36,7 +38,8 @@ FAILED_JOBS: list[Path] = []
 
 def reported(task: Callable[[DictConfig], T]) -> Callable[[DictConfig], T]:
     """A Hydra task whose failure is one ``bnnlv: error:`` line on stderr and exit status 1
-    (an interrupt: one line and 128 + signal), instead of Hydra's report and a traceback."""
+    (an interrupt: one line and 128 + signal), instead of Hydra's report and a traceback. Its
+    output folder, if the failure left nothing in it, is removed (:func:`release_if_unused`)."""
 
     @functools.wraps(task)
     def run(cfg: DictConfig) -> T:
@@ -44,9 +47,11 @@ def reported(task: Callable[[DictConfig], T]) -> Callable[[DictConfig], T]:
             return task(cfg)
         except KeyboardInterrupt as stop:
             print(f"bnnlv: {describe(stop)}", file=sys.stderr)
+            release_if_unused(Path(HydraConfig.get().runtime.output_dir))
             raise SystemExit(as_run_interrupted(stop).exit_code) from None
         except Exception as error:
             print(f"bnnlv: error: {describe(error)}", file=sys.stderr)
+            release_if_unused(Path(HydraConfig.get().runtime.output_dir))
             raise SystemExit(1) from None
 
     return run

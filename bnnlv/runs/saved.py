@@ -25,10 +25,11 @@ import numpy as np
 import pandas as pd
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
-from omegaconf import DictConfig
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig, OmegaConf
 
-from bnnlv.data.csv import numeric_column, read_table
+from bnnlv.data.columns import DROP_FIX, drop_missing
+from bnnlv.data.csv import CsvData, read_table
 from bnnlv.data.module import RegressionDataModule
 from bnnlv.model.lit_module import BNNLV
 from bnnlv.model.quantiles import central_probs
@@ -101,20 +102,38 @@ def _out_dir() -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 
 
+def scoring_data(cfg: DictConfig, run: SavedRun) -> RegressionDataModule:
+    """The data ``bnnlv evaluate`` scores: without ``cfg.data`` the run's own data config (its
+    test split); a built-in data set's test split; or a CSV of new labelled rows, EVERY row in
+    file order, read with the run's targets, input columns and categories unless
+    ``data.targets`` / ``data.features`` name other columns (in the same order)."""
+    if cfg.get("data") is None:
+        return instantiate(run.cfg.data, seed=run.cfg.seed, _convert_="all")
+    extra: dict[str, Any] = {}
+    if issubclass(get_class(cfg.data._target_), CsvData):
+        features = cfg.data.get("features")
+        inputs = run.data.inputs.renamed(list(features)) if features else run.data.inputs
+        extra = {"features": inputs.names, "categorical": list(inputs.categories),
+                 "categories": inputs.categories, "test_frac": 1.0, "val_frac": 0.0,
+                 "split_column": None}  # fmt: skip
+        if OmegaConf.is_missing(cfg.data, "targets"):
+            extra["targets"] = run.data.target_names
+    return instantiate(cfg.data, seed=run.cfg.seed, _convert_="all", **extra)
+
+
 def evaluate_run(cfg: DictConfig) -> dict[str, Any]:
-    """Score the saved run ``cfg.run_dir`` on its own data or on ``cfg.data``."""
+    """Score the saved run ``cfg.run_dir`` on its own data or on ``cfg.data``
+    (:func:`scoring_data`), standardised with the run's training statistics."""
     run = load_run(Path(cfg.run_dir))
-    data_cfg = cfg.data if cfg.get("data") is not None else run.cfg.data
-    data: RegressionDataModule = instantiate(data_cfg, seed=run.cfg.seed, _convert_="all")
-    data.prepare()
+    interval = check_interval(cfg.get("interval"))
+    data = scoring_data(cfg, run)
+    data.prepare(scaler=run.data.scaler)
     shape = (data.in_features, data.out_features)
     expected = (len(run.data.feature_names), len(run.data.target_names))
     if shape != expected:
         raise ValueError(f"data has {shape[0]} inputs and {shape[1]} targets; the model in "
                          f"{cfg.run_dir} expects {expected[0]} and {expected[1]}")  # fmt: skip
-    data.use_scaler(run.data.scaler)
     out_dir = _out_dir()
-    interval = check_interval(cfg.get("interval"))
     metrics = {"status": "ok"} | score(
         run.model, data, out_dir, run.cfg.seed, bool(cfg.plots), interval
     )
@@ -138,22 +157,19 @@ def prediction_frame(
 
 
 def predict_run(cfg: DictConfig) -> Path:
-    """Predict every row of the CSV ``cfg.data.path``; return the predictions.csv written."""
+    """Predict every row of the CSV ``cfg.data.path`` (but those ``data.missing=drop`` leaves
+    out), its inputs read and encoded as the run's; return the predictions.csv written."""
     run = load_run(Path(cfg.run_dir))
     if cfg.get("data") is None or cfg.data.get("path") is None:
         raise ValueError("predict reads new inputs from a CSV: add data=csv data.path=FILE")
+    interval = check_interval(cfg.get("interval"))
     path = Path(cfg.data.path)
     frame = read_table(path)
-    features = list(cfg.data.get("features") or run.data.feature_names)
-    if len(features) != len(run.data.feature_names):
-        raise ValueError(f"data.features lists {len(features)} columns; the model was trained "
-                         f"on {len(run.data.feature_names)}: {run.data.feature_names}")  # fmt: skip
-    for name in features:
-        if name not in frame.columns:
-            raise ValueError(f"{path}: input column {name!r} is not in the header; columns are "
-                             f"{list(frame.columns)} (set data.features to map them)")  # fmt: skip
-    x = np.stack([numeric_column(frame, name, path) for name in features], axis=1)  # [B, D_in]
-    interval = check_interval(cfg.get("interval"))
+    features = cfg.data.get("features")
+    inputs = run.data.inputs.renamed(list(features)) if features else run.data.inputs
+    inputs.check_header(list(frame.columns), path)
+    frame = drop_missing(frame, inputs.names, cfg.data.get("missing", "error"), path)
+    x = inputs.encode(frame, path, lambda column: {"missing": DROP_FIX})  # [B, D_in]
     columns = {"row": frame.index.to_numpy() + 1}  # data rows count from 1, as in messages
     columns |= prediction_frame(run, x, int(run.cfg.seed), interval)
     clash = [name for name in columns if name in frame.columns]

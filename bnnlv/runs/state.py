@@ -6,6 +6,9 @@ the file loads with ``torch.load(weights_only=True)``:
 
     scaler          {x_mean, x_std, y_mean, y_std}: float64 tensors [D_in] / [D_out], raw units
     feature_names   list[str] (D_in), target_names list[str] (D_out)
+    inputs          list[str]: the source columns behind the features (a categorical column
+                    gives one feature per category, ``column=category``)
+    categories      {column: list[str]}: the category list of each categorical input column
     position        where training stands (below)
 
 A run can be stopped anywhere: mid-epoch, between two updates of one Lightning batch (a group of
@@ -41,6 +44,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from bnnlv.data.columns import InputColumns
 from bnnlv.data.module import GroupedBatches, RegressionDataModule, Standardiser
 from bnnlv.model.lit_module import BNNLV, optimiser_updates
 
@@ -54,11 +58,13 @@ class SavedData(NamedTuple):
     scaler: Standardiser
     feature_names: list[str]
     target_names: list[str]
+    inputs: InputColumns  # how new rows' columns become the features
 
 
 def data_state(data: RegressionDataModule) -> dict[str, Any]:
-    """The ``scaler`` / ``feature_names`` / ``target_names`` entries for a checkpoint."""
-    scaler = data.scaler
+    """The ``scaler`` / ``feature_names`` / ``target_names`` / ``inputs`` / ``categories``
+    entries for a checkpoint."""
+    scaler, inputs = data.scaler, data.splits.input_columns
     return {
         "scaler": {
             f: torch.as_tensor(np.asarray(getattr(scaler, f), dtype=np.float64))
@@ -66,6 +72,8 @@ def data_state(data: RegressionDataModule) -> dict[str, Any]:
         },
         "feature_names": [str(n) for n in data.splits.feature_names],
         "target_names": [str(n) for n in data.splits.target_names],
+        "inputs": [str(n) for n in inputs.names],
+        "categories": {str(k): [str(c) for c in v] for k, v in inputs.categories.items()},
     }
 
 
@@ -78,7 +86,10 @@ def read_data_state(checkpoint: Mapping[str, Any]) -> SavedData:
             "written by bnnlv train"
         )
     scaler = Standardiser(*(state["scaler"][f].numpy() for f in SCALER_FIELDS))
-    return SavedData(scaler, list(state["feature_names"]), list(state["target_names"]))
+    features = list(state["feature_names"])
+    # checkpoints written before categorical inputs: every feature is one numeric column
+    inputs = InputColumns(list(state.get("inputs", features)), dict(state.get("categories", {})))
+    return SavedData(scaler, features, list(state["target_names"]), inputs)
 
 
 class EpochStart(NamedTuple):

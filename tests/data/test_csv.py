@@ -185,6 +185,9 @@ def test_unreadable_file(tmp_path: Path) -> None:
         ({"path": ""}, "data.path"),
         ({"val_frac": 1.5}, "data.val_frac"),
         ({"test_frac": -0.1}, "data.test_frac"),
+        ({"test_frac": 1.5}, r"data.test_frac must be a number in \[0, 1\]"),
+        ({"missing": "skip"}, "data.missing"),
+        ({"categorical": ["a", "a"]}, "data.categorical"),
         ({"targets": ["y", "y"]}, "data.targets"),
     ],
 )
@@ -200,3 +203,70 @@ def test_test_rows_are_the_data_rows_of_the_file(tmp_path: Path) -> None:
     s = data.splits
     assert s.test_rows is not None and len(s.test_rows) == len(s.x_test)
     np.testing.assert_array_equal(s.x_test[:, 0], (s.test_rows - 1) * 0.5)  # a = 0.5 · (row − 1)
+
+
+def _sites(rows: int = ROWS) -> str:
+    """a, site (text), y = a + 10·[site = north]."""
+    lines = ["a,site,y"]
+    for i in range(rows):
+        site = ("north", "south", "east")[i % 3]
+        lines.append(f"{i},{site},{i + 10 * (site == 'north')}")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_text_column_error_names_both_ways_on(tmp_path: Path) -> None:
+    with pytest.raises(ValueError) as error:
+        _load(_write(tmp_path, _sites()))
+    assert str(error.value).endswith(
+        "column 'site', row 1: non-numeric value 'north' (20 bad cells in this column); leave "
+        "the column out with data.features=[a], or encode it with data.categorical=[site]"
+    )
+    assert list(_load(_write(tmp_path, _sites()), features=["a"]).splits.feature_names) == ["a"]
+
+
+def test_categorical_columns_are_one_hot(tmp_path: Path) -> None:
+    data = _load(_write(tmp_path, _sites()), categorical=["site"])
+    s = data.splits
+    assert list(s.feature_names) == ["a", "site=east", "site=north", "site=south"]
+    assert s.inputs is not None and s.inputs.categories == {"site": ["east", "north", "south"]}
+    x, y = np.concatenate([s.x_train, s.x_val, s.x_test]), np.concatenate([s.y_train, s.y_val,
+                                                                         s.y_test])  # fmt: skip
+    np.testing.assert_array_equal(x[:, 1:].sum(axis=1), 1.0)
+    np.testing.assert_array_equal(y[:, 0], x[:, 0] + 10 * x[:, 2])  # site=north is column 2
+
+
+def test_an_empty_cell_error_names_data_missing_and_drop_skips_the_row(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = _table().replace("\n1.5,", "\n,", 1).replace(",3,", ",NA,", 1)  # rows 4 and 5
+    path = _write(tmp_path, text)
+    with pytest.raises(ValueError, match=r"column 'a', row 4: empty cell .*; drop the rows with a "
+                       r"missing value with data.missing=drop, or leave the column out with "
+                       r"data.features=\[b,z\]$"):  # fmt: skip
+        _load(path)
+    with caplog.at_level("WARNING", logger="bnnlv"):
+        data = _load(path, missing="drop", test_frac=0.5)
+    assert "dropped 2 of 20 rows" in caplog.text and "'a': 1, 'b': 1" in caplog.text
+    s = data.splits
+    assert len(s.x_train) + len(s.x_val) + len(s.x_test) == 18
+    assert s.test_rows is not None and not {4, 5} & set(s.test_rows.tolist())
+    np.testing.assert_array_equal(s.x_test[:, 0], (s.test_rows - 1) * 0.5)  # rows still match
+
+
+def test_a_missing_target_names_data_missing(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"column 'y', row 3: empty cell .*data.missing=drop$"):
+        _load(_write(tmp_path, _table().replace(",-3.0,", ",,", 1)))
+
+
+def test_test_frac_one_makes_every_row_a_test_row_in_file_order(tmp_path: Path) -> None:
+    """What bnnlv evaluate asks of a file: no split. Training on it finds no training rows."""
+    path = _write(tmp_path, _table())
+    data = CsvData(str(path), ["y"], test_frac=1.0, val_frac=0.0)
+    data.prepare(scaler=_load(path).scaler)
+    s = data.splits
+    assert (len(s.x_train), len(s.x_val), len(s.x_test)) == (0, 0, ROWS)
+    assert s.test_rows is not None and s.test_rows.tolist() == list(range(1, ROWS + 1))
+    with pytest.raises(ValueError, match="the training split is empty"):
+        _load(path, test_frac=1.0, val_frac=0.0)
+    with pytest.raises(ValueError, match=r"data.val_frac must then be 0, got 0.1"):
+        _load(path, test_frac=1.0)

@@ -86,3 +86,17 @@ def test_resume_training_sets_the_first_pass_of_the_next_training_loader() -> No
     assert all(torch.equal(a, b[2]) for a, b in
                zip(second[3:], [b for g in resumed for b in g], strict=True))  # fmt: skip
     assert data.train_dataloader().skip == 0  # used once
+
+
+def test_data_prepared_with_a_trained_models_statistics_is_only_scored(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No statistics of its own, and no warning about a batch larger than its training split."""
+    trained = ToyHeteroscedastic(n_points=200)
+    trained.prepare()
+    scored = ToyHeteroscedastic(n_points=60, noise_seed=3, batch_size=5000)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="bnnlv"):
+        scored.prepare(scaler=trained.scaler)
+    assert caplog.text == "" and scored.batch_size == 5000
+    assert scored.scaler is trained.scaler

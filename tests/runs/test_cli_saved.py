@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -207,3 +208,89 @@ def test_every_file_of_a_run_evaluate_and_predict_follows_the_umask(
     assert {"metrics.json", "predictions.csv", "config.yaml", "last.ckpt", "fit.png"} <= names
     modes = {str(p.relative_to(run)): oct(p.stat().st_mode & 0o777) for p in files}
     assert modes == dict.fromkeys(modes, oct(0o666 & ~mask))
+
+
+def _site_table(path: Path, rows: int, sites: tuple[str, ...], seed: int) -> Path:
+    """a (a number), site (text), y; a few empty cells in a at rows 3 and 7."""
+    rng = np.random.default_rng(seed)
+    a, site = rng.normal(size=rows).round(3), rng.choice(sites, rows)
+    y = (2 * a + 3 * (site == sites[0]) + 0.3 * rng.normal(size=rows)).round(3)
+    frame = pd.DataFrame({"site": site, "a": a.astype(str), "y": y})
+    frame.loc[[2, 6], "a"] = ""
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def csv_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("csv")
+    table = _site_table(folder / "train.csv", 80, ("north", "south", "east"), seed=0)
+    settings = ["trainer.max_epochs=2", "model.hidden=[8]", "model.n_samples_test=5",
+                "model.n_latent_test=2", "plots=false", "progress_bar=false"]  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:
+        code = run_bnnlv(patch, "train", "data=csv", f"data.path={table}", "data.targets=[y]",
+                         "data.categorical=[site]", "data.missing=drop", *settings,
+                         f"hydra.run.dir={folder / 'run'}")  # fmt: skip
+    assert code == 0
+    return folder / "run"
+
+
+def test_a_csv_run_keeps_its_categories_in_a_safe_checkpoint(csv_run: Path) -> None:
+    checkpoint = torch.load(csv_run / "checkpoints" / "last.ckpt")  # weights_only by default
+    assert checkpoint["bnnlv"]["inputs"] == ["site", "a"]
+    assert checkpoint["bnnlv"]["categories"] == {"site": ["east", "north", "south"]}
+    predicted = pd.read_csv(csv_run / "predictions.csv")
+    assert not {3, 7} & set(predicted["row"])  # dropped for their empty cell
+    source = pd.read_csv(csv_run.parent / "train.csv")
+    assert (source.loc[predicted["row"] - 1, "y"].to_numpy() == predicted["y"].to_numpy()).all()
+
+
+def test_evaluate_on_a_new_csv_scores_every_row_with_the_runs_columns(
+    csv_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """Issue 12: a labelled hold-out file given to evaluate is not split again; targets, inputs
+    and categories are the run's; no training-set warnings (the log goes to stdout)."""
+    holdout = _site_table(tmp_path / "holdout.csv", 100, ("north", "south"), seed=1)
+    out = tmp_path / "scored"
+    code = run_bnnlv(monkeypatch, "evaluate", f"run_dir={csv_run}", "data=csv", "data.missing=drop",
+                     f"data.path={holdout}", f"hydra.run.dir={out}")  # fmt: skip
+    assert code == 0
+    log = capsys.readouterr().out
+    scored = pd.read_csv(out / "predictions.csv")
+    assert scored["row"].tolist() == [r for r in range(1, 101) if r not in (3, 7)]
+    assert list(scored.columns[:6]) == ["row", "site=east", "site=north", "site=south", "a", "y"]
+    assert (scored["site=east"] == 0).all() and {"q05", "q95"} <= set(scored.columns)
+    assert "dropped 2 of 100 rows" in log and "larger than" not in log
+    assert metrics_of(out)["status"] == "ok" and metrics_of(out)["val_nll"] is None
+
+
+def test_a_failed_evaluate_leaves_no_folder_and_names_the_unseen_category(
+    csv_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    unseen = _site_table(tmp_path / "unseen.csv", 10, ("west", "north"), seed=2)
+    code = run_bnnlv(monkeypatch, "evaluate", f"run_dir={csv_run}", "data=csv",
+                     f"data.path={unseen}")  # fmt: skip
+    assert code == 1
+    assert ("unseen.csv: column 'site', row 1: category 'west' was not seen in training; known "
+            "categories: ['east', 'north', 'south']") in capsys.readouterr().err  # fmt: skip
+    assert not (csv_run / "evaluate").exists()
+    assert run_bnnlv(monkeypatch, "predict", f"run_dir={csv_run}", "data=csv",
+                     f"data.path={unseen}") == 1  # fmt: skip
+    assert not (csv_run / "predict").exists()
+
+
+def test_predict_encodes_new_rows_as_the_run_did(
+    csv_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    new = tmp_path / "new.csv"
+    new.write_text("id,place,a\n7,north,0.5\n8,south,\n9,east,-1\n")
+    out = tmp_path / "predicted"
+    code = run_bnnlv(monkeypatch, "predict", f"run_dir={csv_run}", "data=csv", f"data.path={new}",
+                     "data.features=[place,a]", "data.missing=drop",
+                     f"hydra.run.dir={out}")  # fmt: skip
+    assert code == 0
+    predicted = pd.read_csv(out / "predictions.csv")
+    assert predicted["row"].tolist() == [1, 3] and predicted["id"].tolist() == [7, 9]
+    assert list(predicted.columns[:4]) == ["row", "id", "place", "a"]

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from bnnlv.runs.folders import RESUMED_HYDRA_SUBDIR, claim_dir, hydra_subdir, run_dir
+from bnnlv.runs.folders import (
+    RESUMED_HYDRA_SUBDIR,
+    claim_dir,
+    hydra_subdir,
+    release_if_unused,
+    run_dir,
+)
 
 
 def test_the_same_name_twice_gives_two_folders(tmp_path: Path) -> None:
@@ -44,3 +50,28 @@ def test_run_dir_is_the_resumed_folder_or_a_new_one(tmp_path: Path) -> None:
 def test_a_resumed_run_keeps_its_original_hydra_record() -> None:
     assert hydra_subdir(None) == ".hydra"
     assert hydra_subdir("outputs/run") == RESUMED_HYDRA_SUBDIR
+
+
+def test_a_claimed_folder_holding_only_hydras_record_is_released(tmp_path: Path) -> None:
+    """What a command that failed before writing a result leaves: the folder it claimed, with
+    .hydra/ and its log. Released with the parents it created, up to one that existed."""
+    folder = Path(claim_dir(str(tmp_path / "run" / "evaluate" / "2026-01-01_10-00-00")))
+    (folder / ".hydra").mkdir()
+    (folder / ".hydra" / "config.yaml").write_text("seed: 0\n")
+    (folder / "saved.log").write_text("")
+    assert release_if_unused(folder)
+    assert list(tmp_path.iterdir()) == []
+    assert not release_if_unused(folder)  # gone, and no longer claimed
+
+
+def test_a_folder_with_results_or_not_claimed_here_is_kept(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    kept = Path(claim_dir(str(tmp_path / "run" / "evaluate" / "t")))
+    (kept / "metrics.json").write_text("{}")
+    assert not release_if_unused(kept) and kept.is_dir()
+    given = tmp_path / "given"  # hydra.run.dir=… a folder that existed: not ours to remove
+    given.mkdir()
+    assert not release_if_unused(given) and given.is_dir()
+    sibling = Path(claim_dir(str(tmp_path / "run" / "evaluate" / "u")))
+    assert release_if_unused(sibling)
+    assert (tmp_path / "run" / "evaluate").is_dir()  # its other folder still lives there

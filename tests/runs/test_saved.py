@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from bnnlv.data.columns import InputColumns
 from bnnlv.data.module import RegressionDataModule, Splits, Standardiser
 from bnnlv.model.lit_module import BNNLV
 from bnnlv.runs.saved import SavedRun, checkpoint_path, prediction_frame, score, validation_nll
@@ -65,7 +66,8 @@ def test_score_is_seeded(tmp_path: Path) -> None:
 def test_prediction_columns_per_target_in_original_units() -> None:
     model = mlp(n_out=2)
     scaler = Standardiser(np.zeros(2), np.ones(2), np.array([1.0, -1.0]), np.array([2.0, 10.0]))
-    run = SavedRun(None, model, SavedData(scaler, ["a", "b"], ["u", "v"]))  # type: ignore[arg-type]
+    saved = SavedData(scaler, ["a", "b"], ["u", "v"], InputColumns(["a", "b"], {}))
+    run = SavedRun(None, model, saved)  # type: ignore[arg-type]
     x = RNG.normal(size=(7, 2))
     columns = prediction_frame(run, x, seed=0)
     kinds = ("mean", "std", "epistemic_std", "aleatoric_std")
