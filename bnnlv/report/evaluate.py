@@ -23,6 +23,7 @@ FIT_SAMPLES = 30
 # Components drawn per point for the entropy decomposition (bnnlv.model.entropy), 3 points y each:
 # per-point std ≈ 0.02 nats (total), ≈ 0.005 (epistemic); ≈ 0.3 s for 560 points at M·L = 1000.
 ENTROPY_DRAWS = 16
+PLOT_INTERVAL = 0.9  # the interval fit.png draws for inputs of several dimensions, if none is set
 
 
 def original_units(
@@ -93,13 +94,15 @@ def evaluate(
     device = model.device
     splits, scaler = data.splits, data.scaler
     x_test, y_test = (t.to(device) for t in data.tensors("test"))
-    probs = central_probs(interval) if interval is not None else ()
+    level = interval if interval is not None else PLOT_INTERVAL  # the plots show one anyway
+    probs = central_probs(level)
     pred = model.predict(x_test, y_test, entropy_draws=ENTROPY_DRAWS, quantile_probs=probs)
     assert pred.log_density is not None and pred.log_density_per_output is not None
     assert pred.entropy is not None
     y_std = scaler.y_std
     mean, epistemic, aleatoric = original_units(pred.moments, scaler)
-    bounds = interval_bounds(pred, scaler)  # [2, B, D] or None
+    bounds = interval_bounds(pred, scaler)  # [2, B, D]
+    assert bounds is not None
     std = np.sqrt(epistemic + aleatoric)
     oracle_nll = None
     metrics = regression_metrics(
@@ -107,7 +110,7 @@ def evaluate(
         pred.log_density.cpu().numpy(), pred.log_density_per_output.cpu().numpy(),
         y_std, list(splits.target_names),
     )  # fmt: skip
-    if bounds is not None:
+    if interval is not None:
         inside = (bounds[0] <= splits.y_test) & (splits.y_test <= bounds[1])  # [B, D]
         metrics["test_interval_coverage"] = float(inside.mean())
     if splits.oracle_log_density is not None:
@@ -132,6 +135,10 @@ def evaluate(
     columns["nll"] = -(pred.log_density.cpu().numpy() - np.log(y_std).sum())
     if make_plots:
         _plot_run(model, data, run_dir, mean, std, columns["nll"], oracle_nll)
+        if splits.x_test.shape[1] != 1:  # a 1-D input's fit is drawn on a grid instead
+            fit_png = run_dir / "fit.png"
+            plots.plot_predicted_vs_true(splits.y_test, mean, bounds, level,
+                                         list(splits.target_names), fit_png)  # fmt: skip
     return Evaluation(metrics, pd.DataFrame(columns))
 
 
@@ -151,12 +158,15 @@ def _plot_run(
                            run_dir / "diagnostics.png", oracle_nll)  # fmt: skip
     log_csv = run_dir / "logs" / "metrics.csv"
     if log_csv.is_file():
-        plots.plot_training_curves(log_csv, run_dir / "training_curves.png")
+        one_target = float(scaler.y_std[0]) if len(scaler.y_std) == 1 else None
+        plots.plot_training_curves(log_csv, run_dir / "training_curves.png",
+                                   float(np.log(scaler.y_std).sum()), one_target)  # fmt: skip
     if splits.x_train.shape[1] != 1:
         return
     xlabel, ylabel = splits.feature_names[0], splits.target_names[0]
-    plots.plot_data(splits.x_train[:, 0], splits.y_train[:, 0], splits.x_test[:, 0],
-                    splits.y_test[:, 0], xlabel, ylabel, run_dir / "data.png")  # fmt: skip
+    plots.plot_data(tuple((getattr(splits, f"x_{s}")[:, 0], getattr(splits, f"y_{s}")[:, 0])
+                          for s in ("train", "val", "test")),
+                    xlabel, ylabel, run_dir / "data.png")  # fmt: skip
     lo, hi = splits.x_train.min(), splits.x_train.max()
     pad = GRID_MARGIN * (hi - lo)
     grid = np.linspace(lo - pad, hi + pad, GRID_POINTS)

@@ -7,6 +7,8 @@ Every function takes arrays in ORIGINAL units and a path, draws one labelled fig
 
 from __future__ import annotations
 
+import math
+from functools import partial
 from pathlib import Path
 from statistics import NormalDist
 
@@ -17,27 +19,42 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib import ticker
+from matplotlib.axis import Axis
 
 DPI = 100
 
 
-def _save(fig: plt.Figure, path: Path) -> None:
+def log_axis(axis: Axis, low: float, high: float) -> None:
+    """Put ``axis`` (``ax.xaxis`` or ``ax.yaxis``) on a log scale labelled with plain numbers at
+    1, 2 and 5 × 10^k (only at 10^k beyond two decades) and never at the minor ticks, whose
+    default labels crowd and overlap on an axis spanning a decade or two."""
+    axis.axes.set_xscale("log") if axis is axis.axes.xaxis else axis.axes.set_yscale("log")
+    subs = (1.0, 2.0, 5.0) if math.log10(high / low) <= 2 else (1.0,)
+    axis.set_major_locator(ticker.LogLocator(base=10, subs=subs))
+    axis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(ticker.NullFormatter())
+
+
+def save_figure(fig: plt.Figure, path: Path) -> None:
+    """Lay out, write at :data:`DPI` and close."""
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
 
 
 def plot_data(
-    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-    xlabel: str, ylabel: str, path: Path,
-) -> None:  # fmt: skip
-    """Scatter of train and test points (1-D input, one target)."""
+    splits: tuple[tuple[np.ndarray, np.ndarray], ...], xlabel: str, ylabel: str, path: Path
+) -> None:
+    """Scatter of the training, validation and test points, ``splits`` = ((x, y) [n] each) in
+    that order (1-D input, one target; original units)."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.scatter(x_train, y_train, s=8, alpha=0.6, label=f"train ({len(x_train)})")
-    ax.scatter(x_test, y_test, s=10, alpha=0.8, marker="x", label=f"test ({len(x_test)})")
-    ax.set(xlabel=xlabel, ylabel=ylabel, title="Data")
+    styles = (("training", "o", 8, 0.5), ("validation", "s", 12, 0.8), ("test", "x", 12, 0.8))
+    for (x, y), (name, marker, size, alpha) in zip(splits, styles, strict=True):
+        ax.scatter(x, y, s=size, alpha=alpha, marker=marker, label=f"{name} ({len(x)})")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title="Data: training, validation and test points")
     ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_fit(
@@ -100,21 +117,79 @@ def plot_fit(
         a.axvspan(grid.min(), lo, color="0.9", zorder=0)
         a.axvspan(hi, grid.max(), color="0.9", zorder=0)
     axes[-1].set(xlabel=f"{xlabel}  (grey: outside the training range)")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
-def plot_training_curves(log_csv: Path, path: Path) -> None:
-    """Energy per point, train RMSE and (when logged) validation NLL against epoch."""
+# the log's columns: panel title, y label (the log is in STANDARDISED target units)
+CURVES = {
+    "train/energy_per_point": ("Training objective: α-energy per point", "nats per point"),
+    "train/rmse": ("Training RMSE", "RMSE"),
+    "val/nll": ("Validation NLL", "nats per point"),
+}
+
+
+def plot_training_curves(
+    log_csv: Path, path: Path, log_y_scale: float | None = None, y_scale: float | None = None
+) -> None:
+    """Energy per point, training RMSE and (when logged) validation NLL against epoch.
+
+    The log is in standardised target units (y − mean) / std; the y labels say so. A right-hand
+    axis gives the original units where one number converts: NLL_orig = NLL_std + Σ_d log s_y,d
+    (``log_y_scale``, the value metrics.json's ``val_nll`` is on) and, for one target,
+    RMSE_orig = s_y · RMSE_std (``y_scale``).
+    """
     log = pd.read_csv(log_csv)
-    columns = [c for c in ("train/energy_per_point", "train/rmse", "val/nll") if c in log]
-    fig, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 3.4), squeeze=False)
+    columns = [c for c in CURVES if c in log]
+    fig, axes = plt.subplots(1, len(columns), figsize=(4.6 * len(columns), 3.6), squeeze=False)
     for ax, column in zip(axes[0], columns, strict=True):
         series = log[["epoch", column]].dropna()
+        title, unit = CURVES[column]
         ax.plot(series["epoch"], series[column], marker="." if len(series) < 40 else None)
-        ax.set(xlabel="epoch", title=column)
+        ax.set(xlabel="epoch", ylabel=f"{unit} (standardised y)", title=title)
         if column == "train/energy_per_point" and (series[column] > 0).all():
-            ax.set_yscale("log")
-    _save(fig, path)
+            log_axis(ax.yaxis, series[column].min(), series[column].max())
+        shift = log_y_scale if column == "val/nll" else None
+        scale = y_scale if column == "train/rmse" else None
+        # the conversions are bound now: the axes call them when the figure is drawn
+        if shift is not None:
+            both_ways = (partial(np.add, shift), partial(np.add, -shift))
+            right = ax.secondary_yaxis("right", functions=both_ways)
+            right.set_ylabel(f"{unit} (original units, as metrics.json)")
+        elif scale is not None:
+            both_ways = (partial(np.multiply, scale), partial(np.multiply, 1 / scale))
+            right = ax.secondary_yaxis("right", functions=both_ways)
+            right.set_ylabel(f"{unit} (original units)")
+    save_figure(fig, path)
+
+
+def plot_predicted_vs_true(
+    y: np.ndarray, mean: np.ndarray, bounds: np.ndarray, level: float,
+    target_names: list[str], path: Path,
+) -> None:  # fmt: skip
+    """The fit of a model with any number of inputs: predictive mean against the true target per
+    test point, with the mixture's central ``level`` interval, one panel per target.
+
+    y, mean: [B, D]; bounds: [2, B, D] lower and upper quantiles (original units). A point whose
+    interval misses the diagonal y = x is drawn in red; the legend gives the share inside.
+    """
+    n_out = len(target_names)
+    fig, axes = plt.subplots(1, n_out, figsize=(5.0 * n_out, 4.6), squeeze=False)
+    for d, (ax, name) in enumerate(zip(axes[0], target_names, strict=True)):
+        lower, upper = bounds[0][:, d], bounds[1][:, d]
+        inside = (lower <= y[:, d]) & (y[:, d] <= upper)
+        shade = float(np.clip(40 / len(y), 0.08, 0.4))  # many intervals: fainter lines
+        for mask, colour, label in ((inside, "tab:blue", "true value inside"),
+                                    (~inside, "tab:red", "true value outside")):  # fmt: skip
+            ax.vlines(y[mask, d], lower[mask], upper[mask], color=colour, alpha=shade, lw=1)
+            ax.scatter(y[mask, d], mean[mask, d], s=10, color=colour,
+                       label=f"{label} the interval ({mask.mean():.0%})")  # fmt: skip
+        ends = [min(y[:, d].min(), lower.min()), max(y[:, d].max(), upper.max())]
+        ax.plot(ends, ends, "k--", lw=1, label="predicted = true")
+        ax.set(xlabel=f"true {name}",
+               ylabel=f"predicted {name}: mean and {level * 100:g} % interval",
+               title=f"{name}: predicted against true (test points)")  # fmt: skip
+        ax.legend(fontsize=8, loc="upper left")
+    save_figure(fig, path)
 
 
 def plot_diagnostics(
@@ -161,4 +236,4 @@ def plot_diagnostics(
     ax_nll.set(xlabel="test points, sorted by NLL", ylabel="NLL per point (nats)",
                title="Test NLL per point, sorted")  # fmt: skip
     ax_nll.legend(fontsize=8, loc="upper left")
-    _save(fig, path)
+    save_figure(fig, path)

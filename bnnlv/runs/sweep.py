@@ -21,20 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from bnnlv.report.sweep_plot import plot_sweep
 from bnnlv.runs.results import METRICS_FILE, read_metrics, write_csv, write_text
 
 REPLICATE_KEY = "seed"
-MAIN_METRIC = "test_nll"
+# plotted by default: the validation NLL (hparams_search=optuna's objective) and the test NLL
+PLOTTED_METRICS = ("val_nll", "test_nll")
 # Shown in summary.md when present; summary_by_setting.csv reduces every numeric metric.
 TABLE_METRICS = ("val_nll", "test_nll", "test_rmse", "test_crps", "test_miscal_area")
 OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
@@ -123,9 +120,10 @@ def aggregate(jobs: pd.DataFrame, setting_keys: list[str], metrics: list[str]) -
     return pd.DataFrame(rows)
 
 
-def summarize(sweep_dir: Path, metric: str = MAIN_METRIC) -> Summary:
+def summarize(sweep_dir: Path, metric: str | None = None) -> Summary:
     """Read every job of ``sweep_dir`` and write summary.csv, summary_by_setting.csv,
-    summary.md and (when a metric is available) summary.png there."""
+    summary.md and (when a metric is available) summary.png there: ``metric``, or by default
+    those of :data:`PLOTTED_METRICS` the jobs have."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise ValueError(f"sweep folder {str(sweep_dir)!r} does not exist")
@@ -138,56 +136,19 @@ def summarize(sweep_dir: Path, metric: str = MAIN_METRIC) -> Summary:
     fixed = {k: str(jobs[k].iloc[0]) for k in keys if k not in swept}
     setting_keys = [k for k in swept if k != REPLICATE_KEY]
     metrics = _metric_columns(jobs, keys)
-    if metric not in metrics and (jobs["status"] == "ok").any():
+    if metric is not None and metric not in metrics and (jobs["status"] == "ok").any():
         raise ValueError(f"metric {metric!r} is not in the jobs' metrics; choose from {metrics}")
     settings = aggregate(jobs, setting_keys, metrics)
     summary = Summary(jobs, settings, swept, fixed)
     write_csv(sweep_dir / "summary.csv", jobs)
     write_csv(sweep_dir / "summary_by_setting.csv", settings)
-    plotted = metric in metrics and bool(settings[f"{metric}_mean"].notna().any())
+    shown = [m for m in ([metric] if metric else PLOTTED_METRICS) if m in metrics]
+    shown = [m for m in shown if settings[f"{m}_mean"].notna().any()]
+    plotted = bool(shown)
     if plotted:
-        plot_sweep(settings, setting_keys, metric, sweep_dir / "summary.png")
+        plot_sweep(settings, setting_keys, shown, sweep_dir / "summary.png")
     write_text(sweep_dir / "summary.md", to_markdown(summary, sweep_dir, setting_keys, plotted))
     return summary
-
-
-def _axis_values(column: pd.Series) -> tuple[np.ndarray, list[str] | None]:
-    """Numeric x positions of a setting column, and tick labels when it is not numeric."""
-    numeric = pd.to_numeric(column, errors="coerce")
-    if numeric.notna().all():
-        return numeric.to_numpy(dtype=np.float64), None
-    labels = list(dict.fromkeys(column.astype(str)))
-    return column.astype(str).map(labels.index).to_numpy(dtype=np.float64), labels
-
-
-def plot_sweep(settings: pd.DataFrame, keys: list[str], metric: str, path: Path) -> None:
-    """Mean ± standard error of ``metric`` against each swept key, one panel per key; with two
-    keys, one line per value of the other key. No swept key: one point for the whole sweep."""
-    panels = keys or ["all jobs"]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.6), squeeze=False)
-    mean, se = settings[f"{metric}_mean"], settings[f"{metric}_se"].fillna(0.0)
-    for ax, key in zip(axes[0], panels, strict=True):
-        column = settings[key] if keys else pd.Series(["all"] * len(settings))
-        x, labels = _axis_values(column)
-        others = [k for k in keys if k != key]
-        groups = settings.groupby(others[0], sort=False) if len(others) == 1 else [("", settings)]
-        for value, group in groups:
-            order = np.argsort(x[group.index], kind="stable")
-            rows = group.index[order]
-            ax.errorbar(x[rows], mean[rows], yerr=se[rows], marker="o", capsize=3,
-                        linestyle="-" if len(keys) <= 2 else "none",
-                        label=f"{others[0]}={value}" if len(others) == 1 else None)  # fmt: skip
-        if labels is not None:
-            ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 4 else 0)
-        elif (x > 0).all() and x.max() / x.min() >= 20:
-            ax.set_xscale("log")
-        ax.set(xlabel=key, ylabel=metric)
-        if len(others) == 1:
-            ax.legend(fontsize="small")
-    fig.suptitle(f"{metric}: mean ± standard error over seeds")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _cell(value: Any) -> str:
@@ -214,7 +175,8 @@ def to_markdown(summary: Summary, sweep_dir: Path, setting_keys: list[str], plot
         lines.append(
             "Shared overrides: " + " ".join(f"`{k}={v}`" for k, v in summary.fixed.items())
         )
-    lines += ["", "## By setting (mean ± standard error over seeds, ok jobs only)", ""]
+    spread = "mean ± standard error over seeds" if (settings["n_ok"] > 1).any() else "one job each"
+    lines += ["", f"## By setting ({spread}, ok jobs only)", ""]
     rows = []
     for _, row in settings.iterrows():
         cells = [row[k] for k in setting_keys] + [f"{int(row['n_ok'])}/{int(row['n_jobs'])}"]
@@ -230,7 +192,7 @@ def to_markdown(summary: Summary, sweep_dir: Path, setting_keys: list[str], plot
     table = jobs.reindex(columns=columns).astype(object)
     lines += _table(columns, table.where(table.notna(), "").values.tolist())
     if plotted:
-        lines += ["", "![main metric against the swept settings](summary.png)"]
+        lines += ["", "![the plotted metrics against the swept settings](summary.png)"]
     return "\n".join(lines) + "\n"
 
 
@@ -255,7 +217,8 @@ def summarize_main() -> None:
     """``bnnlv summarize SWEEP_DIR [--metric NAME]``: rebuild the summary of a sweep folder."""
     parser = argparse.ArgumentParser(prog="bnnlv summarize", description=summarize_main.__doc__)
     parser.add_argument("sweep_dir", type=Path)
-    parser.add_argument("--metric", default=MAIN_METRIC, help="metric to plot (default test_nll)")
+    parser.add_argument("--metric", default=None,
+                        help="metric to plot (default: val_nll and test_nll)")  # fmt: skip
     args = parser.parse_args(sys.argv[1:])
     try:
         summary = summarize(args.sweep_dir, args.metric)

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from bnnlv.data.toy import ToyHeteroscedastic, heteroscedastic_generator, shuffle_split
+from bnnlv.data.wet_chicken import WetChicken
 from bnnlv.model.lit_module import BNNLV
 from bnnlv.report.evaluate import evaluate, interval_columns
 
@@ -158,3 +159,15 @@ def test_interval_of_a_single_gaussian_and_its_coverage(
 )  # fmt: skip
 def test_interval_columns_are_named_from_the_level(level: float, names: tuple[str, str]) -> None:
     assert interval_columns(level) == names
+
+
+def test_inputs_of_several_dimensions_get_a_fit_figure(tmp_path: Path) -> None:
+    """Issue 12: a 2-D (here 4-D) input had no picture of the fit; now fit.png shows predicted
+    against true with the mixture's interval, even when predictions.csv carries none."""
+    data = WetChicken(n_points=40, batch_size=16)
+    data.prepare()
+    torch.manual_seed(0)
+    model = BNNLV(4, 2, data.n_train, 16, hidden=[8], n_samples_test=4, n_latent_test=3)
+    frame = evaluate(model, data, tmp_path, make_plots=True).predictions
+    assert (tmp_path / "fit.png").stat().st_size > 5_000 and "q05_x_next" not in frame
+    assert not (tmp_path / "data.png").exists()  # drawn for 1-D inputs only

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from bnnlv.runs import sweep
 from bnnlv.runs.sweep import aggregate, mean_se, read_jobs, summarize
 
 
@@ -130,3 +131,24 @@ def test_summarize_rejections(tmp_path: Path, fake_sweep: Path) -> None:
         summarize(tmp_path / "empty")
     with pytest.raises(ValueError, match="'test_nlll' is not in the jobs' metrics"):
         summarize(fake_sweep, metric="test_nlll")
+
+
+def test_summary_png_plots_the_validation_nll_optuna_minimises(
+    fake_sweep: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for job in (0, 1, 2, 3, 5):  # the ok jobs also report a validation NLL
+        metrics = json.loads((fake_sweep / str(job) / "metrics.json").read_text())
+        (fake_sweep / str(job) / "metrics.json").write_text(json.dumps(metrics | {"val_nll": 1.0}))
+    plotted: list[list[str]] = []
+    monkeypatch.setattr(sweep, "plot_sweep", lambda s, k, metrics, p: plotted.append(metrics))
+    summarize(fake_sweep)
+    summarize(fake_sweep, metric="test_nll")
+    assert plotted == [["val_nll", "test_nll"], ["test_nll"]]
+
+
+def test_a_sweep_of_one_seed_per_setting_claims_no_standard_error(tmp_path: Path) -> None:
+    for job, lr in enumerate((0.01, 0.02, 0.05)):
+        make_job(tmp_path, job, [f"model.lr={lr}"], {"status": "ok", "val_nll": 1.0 + lr})
+    summarize(tmp_path)
+    text = (tmp_path / "summary.md").read_text()
+    assert "## By setting (one job each, ok jobs only)" in text and "standard error" not in text
