@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -27,6 +28,7 @@ from bnnlv.runs.interrupts import as_run_interrupted
 from bnnlv.runs.results import METRICS_FILE, write_json
 
 register_resolvers()
+T = TypeVar("T")
 # Lightning's DDP re-runs this process's command line (sys.argv) once per extra device; the
 # re-run finds its subcommand here (see relaunchable).
 COMMAND_ENV = "BNNLV_COMMAND"
@@ -49,24 +51,17 @@ def train_app(cfg: DictConfig) -> float | None:
     freeze_imports()
     relaunchable("train")
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    try:
-        if cfg.get("resume"):
-            cfg = resume_config(cfg.resume, HydraConfig.get().overrides.task)
+
+    def run() -> dict[str, Any]:
+        job_cfg = cfg
+        if job_cfg.get("resume"):
+            job_cfg = resume_config(job_cfg.resume, HydraConfig.get().overrides.task)
         if HydraConfig.get().mode == RunMode.MULTIRUN:
-            check_no_relaunch(cfg)
-        metrics = train(cfg, run_dir)
-    except KeyboardInterrupt as stop:
-        print(f"bnnlv: {describe(stop)}; status in {run_dir / 'metrics.json'}", file=sys.stderr)
-        raise SystemExit(as_run_interrupted(stop).exit_code) from None
-    except Exception as error:
-        _error(f"{describe(error)} (run folder: {run_dir})")
-        if not (run_dir / METRICS_FILE).exists():  # rejected before train() began its record
-            write_json(run_dir / METRICS_FILE, {"status": "failed", "error": describe(error)})
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            FAILED_JOBS.append(run_dir)
-            return None
-        raise SystemExit(1) from None
-    if getattr(rank_zero_only, "rank", 0) != 0:
+            check_no_relaunch(job_cfg)
+        return train(job_cfg, run_dir)
+
+    metrics = run_job(run_dir, run)
+    if metrics is None or getattr(rank_zero_only, "rank", 0) != 0:
         return None
     print(
         f"bnnlv: test NLL {metrics['test_nll']:.4f} (standardised "
@@ -75,6 +70,28 @@ def train_app(cfg: DictConfig) -> float | None:
     )
     val_nll = metrics.get("val_nll")
     return float(val_nll) if val_nll is not None else None
+
+
+def run_job(run_dir: Path, run: Callable[[], T]) -> T | None:
+    """``run()`` as one job of a Hydra task; its failures as the user should see them.
+
+    An interrupt: one line and exit 128 + signal. A failure: one line, ``metrics.json`` says
+    ``failed`` if the run had not begun its record; in a sweep the job joins FAILED_JOBS and
+    None is returned (the sweep carries on), otherwise exit 1.
+    """
+    try:
+        return run()
+    except KeyboardInterrupt as stop:
+        print(f"bnnlv: {describe(stop)}; status in {run_dir / 'metrics.json'}", file=sys.stderr)
+        raise SystemExit(as_run_interrupted(stop).exit_code) from None
+    except Exception as error:
+        _error(f"{describe(error)} (run folder: {run_dir})")
+        if not (run_dir / METRICS_FILE).exists():  # rejected before the run began its record
+            write_json(run_dir / METRICS_FILE, {"status": "failed", "error": describe(error)})
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            FAILED_JOBS.append(run_dir)
+            return None
+        raise SystemExit(1) from None
 
 
 def freeze_imports() -> None:
@@ -120,6 +137,8 @@ COMMANDS: dict[str, tuple[Callable[[], object], str]] = {
                  "re-score a saved run: run_dir=DIR [data=...] (bnnlv evaluate --help)"),
     "predict": (_lazy("bnnlv.runs.saved", "predict_app"),
                 "predict new inputs: run_dir=DIR data=csv data.path=FILE"),
+    "policy": (_lazy("bnnlv.policy.app", "policy_app"),
+               "policy search on Wet-Chicken through a dynamics model (bnnlv policy --help)"),
     "summarize": (_lazy("bnnlv.runs.sweep", "summarize_main"),
                   "rebuild a sweep's summary: bnnlv summarize SWEEP_DIR"),
 }  # fmt: skip

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,20 +61,14 @@ def check_config(cfg: DictConfig) -> None:
 
     Keys a config does not have (another data set's options, say) are skipped.
     """
-    for key in UNIT_INTERVAL:
-        value = _get(cfg, key)
-        if value is not _ABSENT and not (_is_number(value) and 0.0 <= value <= 1.0):
-            raise ValueError(f"{key} must be a number in [0, 1], got {value!r}")
-    for key in POSITIVE_INTS:
-        _check_positive_int(key, _get(cfg, key))
-    for key in OPTIONAL_POSITIVE_INTS:
-        if _get(cfg, key) is not None:
-            _check_positive_int(key, _get(cfg, key), "or null")
-    for key in POSITIVE_NUMBERS:
-        _check_positive_number(key, _get(cfg, key))
-    for key in OPTIONAL_POSITIVE_NUMBERS:
-        if _get(cfg, key) is not None:
-            _check_positive_number(key, _get(cfg, key), "or null")
+    check_values(
+        cfg,
+        unit_interval=UNIT_INTERVAL,
+        positive_ints=POSITIVE_INTS,
+        optional_positive_ints=OPTIONAL_POSITIVE_INTS,
+        positive_numbers=POSITIVE_NUMBERS,
+        optional_positive_numbers=OPTIONAL_POSITIVE_NUMBERS,
+    )
     seed = _get(cfg, "seed")
     if seed is not _ABSENT and not (_is_int(seed) and seed >= 0):
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
@@ -87,6 +82,37 @@ def check_interval(value: Any) -> float | None:
     if value is not None and not (_is_number(value) and 0 < value < 1):
         raise ValueError(f"interval must be a number in (0, 1) or null, got {value!r}")
     return None if value is None else float(value)
+
+
+def check_values(
+    cfg: DictConfig,
+    unit_interval: Sequence[str] = (),
+    positive_ints: Sequence[str] = (),
+    optional_positive_ints: Sequence[str] = (),
+    positive_numbers: Sequence[str] = (),
+    optional_positive_numbers: Sequence[str] = (),
+    non_negative_numbers: Sequence[str] = (),
+) -> None:
+    """Check each listed key of ``cfg`` against its kind (``optional_*``: null is allowed too);
+    ``ValueError`` naming the first bad key, its value and what is allowed. Absent keys pass."""
+    for key in unit_interval:
+        value = _get(cfg, key)
+        if value is not _ABSENT and not (_is_number(value) and 0.0 <= value <= 1.0):
+            raise ValueError(f"{key} must be a number in [0, 1], got {value!r}")
+    for key in positive_ints:
+        _check_positive_int(key, _get(cfg, key))
+    for key in optional_positive_ints:
+        if _get(cfg, key) is not None:
+            _check_positive_int(key, _get(cfg, key), "or null")
+    for key in positive_numbers:
+        _check_positive_number(key, _get(cfg, key))
+    for key in optional_positive_numbers:
+        if _get(cfg, key) is not None:
+            _check_positive_number(key, _get(cfg, key), "or null")
+    for key in non_negative_numbers:
+        value = _get(cfg, key)
+        if value is not _ABSENT and not (_is_number(value) and value >= 0):
+            raise ValueError(f"{key} must be a finite number ≥ 0, got {value!r}")
 
 
 def read_saved_config(source: Path) -> DictConfig:

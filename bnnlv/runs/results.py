@@ -55,11 +55,11 @@ def temporary_sibling(path: Path) -> tuple[int, str]:
     return fd, tmp
 
 
-def _atomic_write(path: Path, write: Any) -> None:
+def _atomic_write(path: Path, write: Any, mode: str = "w") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = temporary_sibling(path)
     try:
-        with os.fdopen(fd, "w", newline="") as handle:
+        with os.fdopen(fd, mode, newline=None if "b" in mode else "") as handle:
             write(handle)
         os.replace(tmp, path)
     except BaseException:
@@ -86,6 +86,14 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
 
 def write_text(path: Path, text: str) -> None:
     _atomic_write(path, lambda h: h.write(text))
+
+
+def write_torch(path: Path, payload: Mapping[str, Any]) -> None:
+    """Atomically ``torch.save`` a dict of tensors and plain data (loadable with
+    ``weights_only=True``)."""
+    import torch  # here, not at the top: the CLI imports this module and starts faster without
+
+    _atomic_write(path, lambda h: torch.save(dict(payload), h), mode="wb")
 
 
 def read_metrics(run_dir: Path) -> dict[str, Any]:

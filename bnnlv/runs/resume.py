@@ -32,18 +32,24 @@ HPARAMS_FILE = Path("logs") / "hparams.yaml"
 LOG_BEFORE = Path("metrics_before_resume.csv")
 
 
-def resume_config(resume: str, overrides: Sequence[str]) -> DictConfig:
+def resume_config(
+    resume: str,
+    overrides: Sequence[str],
+    groups: Sequence[str] = GROUPS,
+    need_checkpoint: bool = True,
+) -> DictConfig:
     """The saved config of run folder ``resume`` with the command line's ``key=value``
-    overrides applied (group choices, ``+``/``~`` edits and unknown keys are rejected) and
-    ``resume`` set."""
-    checkpoint_path(Path(resume))
+    overrides applied (choices of ``groups``, ``+``/``~`` edits and unknown keys are rejected)
+    and ``resume`` set. ``need_checkpoint``: the folder must hold ``checkpoints/last.ckpt``."""
+    if need_checkpoint:
+        checkpoint_path(Path(resume))
     saved = read_saved_config(Path(resume) / CONFIG_FILE)
     extra = []
     for item in overrides:
         key = item.partition("=")[0]
         if key == "resume":
             continue
-        if key.startswith(("+", "~", "hydra")) or key in GROUPS:
+        if key.startswith(("+", "~", "hydra")) or key in groups:
             raise ValueError(
                 f"{item!r} cannot be combined with resume=: a resumed run keeps its config; "
                 "only key=value overrides of existing keys apply (e.g. trainer.max_epochs=…)"

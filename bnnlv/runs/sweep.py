@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,10 +120,21 @@ def aggregate(jobs: pd.DataFrame, setting_keys: list[str], metrics: list[str]) -
     return pd.DataFrame(rows)
 
 
-def summarize(sweep_dir: Path, metric: str | None = None) -> Summary:
+# A command's own figure of a sweep: (summary, setting keys, sweep folder) → the file it wrote
+# there (linked from summary.md), or None when it had nothing to draw.
+SweepPlot = Callable[[Summary, list[str], Path], str | None]
+
+
+def summarize(
+    sweep_dir: Path,
+    metric: str | None = None,
+    table_metrics: Sequence[str] = TABLE_METRICS,
+    plots: Sequence[SweepPlot] = (),
+) -> Summary:
     """Read every job of ``sweep_dir`` and write summary.csv, summary_by_setting.csv,
-    summary.md and (when a metric is available) summary.png there: ``metric``, or by default
-    those of :data:`PLOTTED_METRICS` the jobs have."""
+    summary.md (``table_metrics`` in its tables) and, when a metric is available, summary.png
+    (``metric``, or by default those of :data:`PLOTTED_METRICS` the jobs have) and each of
+    ``plots`` there."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise ValueError(f"sweep folder {str(sweep_dir)!r} does not exist")
@@ -144,10 +155,13 @@ def summarize(sweep_dir: Path, metric: str | None = None) -> Summary:
     write_csv(sweep_dir / "summary_by_setting.csv", settings)
     shown = [m for m in ([metric] if metric else PLOTTED_METRICS) if m in metrics]
     shown = [m for m in shown if settings[f"{m}_mean"].notna().any()]
-    plotted = bool(shown)
-    if plotted:
+    figures: list[str] = []
+    if shown:
         plot_sweep(settings, setting_keys, shown, sweep_dir / "summary.png")
-    write_text(sweep_dir / "summary.md", to_markdown(summary, sweep_dir, setting_keys, plotted))
+        figures.append("summary.png")
+        figures += [name for plot in plots if (name := plot(summary, setting_keys, sweep_dir))]
+    text = to_markdown(summary, sweep_dir, setting_keys, figures, table_metrics)
+    write_text(sweep_dir / "summary.md", text)
     return summary
 
 
@@ -162,9 +176,15 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return lines + ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
 
 
-def to_markdown(summary: Summary, sweep_dir: Path, setting_keys: list[str], plotted: bool) -> str:
+def to_markdown(
+    summary: Summary,
+    sweep_dir: Path,
+    setting_keys: list[str],
+    figures: Sequence[str],
+    table_metrics: Sequence[str] = TABLE_METRICS,
+) -> str:
     jobs, settings = summary.jobs, summary.settings
-    shown = [m for m in TABLE_METRICS if f"{m}_mean" in settings.columns]
+    shown = [m for m in table_metrics if f"{m}_mean" in settings.columns]
     n_ok = len(jobs) - summary.n_failed
     lines = [
         f"# Sweep summary: {sweep_dir}",
@@ -187,24 +207,39 @@ def to_markdown(summary: Summary, sweep_dir: Path, setting_keys: list[str], plot
         rows.append(cells)
     lines += _table([*setting_keys, "ok/jobs", *shown], rows)
     lines += ["", "## Jobs", ""]
-    job_metrics = [m for m in TABLE_METRICS if m in jobs.columns]
+    job_metrics = [m for m in table_metrics if m in jobs.columns]
     columns = ["job", "status", *summary.swept, *job_metrics, "error"]
     table = jobs.reindex(columns=columns).astype(object)
     lines += _table(columns, table.where(table.notna(), "").values.tolist())
-    if plotted:
-        lines += ["", "![the plotted metrics against the swept settings](summary.png)"]
+    lines += [f"\n![{Path(name).stem} of the sweep]({name})" for name in figures]
     return "\n".join(lines) + "\n"
 
 
 class SummaryCallback(Callback):
     """Hydra callback: summarise the sweep when the multirun ends. Jobs that are not ok join
-    ``runs.errors.FAILED_JOBS`` (whatever process or machine ran them), so the command exits 1."""
+    ``runs.errors.FAILED_JOBS`` (whatever process or machine ran them), so the command exits 1.
+
+    A command other than ``train`` names its main ``metric``, the ``table_metrics`` of
+    summary.md and its own ``plots`` (dotted names of :data:`SweepPlot` functions) in its
+    config's ``hydra.callbacks.summary``.
+    """
+
+    def __init__(
+        self,
+        metric: str | None = None,
+        table_metrics: Sequence[str] = TABLE_METRICS,
+        plots: Sequence[str] = (),
+    ) -> None:
+        from hydra.utils import get_method
+
+        self.metric, self.table_metrics = metric, list(table_metrics)
+        self.plots: list[SweepPlot] = [get_method(name) for name in plots]
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from bnnlv.runs.errors import FAILED_JOBS
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        summary = summarize(sweep_dir)
+        summary = summarize(sweep_dir, self.metric, self.table_metrics, self.plots)
         n_ok = len(summary.jobs) - summary.n_failed
         print(f"bnnlv: sweep: {n_ok} ok, {summary.n_failed} not ok → {sweep_dir / 'summary.md'}")
         known = {path.resolve() for path in FAILED_JOBS}

@@ -12,8 +12,9 @@ import logging
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import lightning as L
 import torch
@@ -82,17 +83,36 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """
     if getattr(rank_zero_only, "rank", 0) != 0:
         return _train(cfg, run_dir, RunCheckpoints(run_dir / "checkpoints", None))
+    checkpoints = RunCheckpoints(run_dir / "checkpoints", cfg.get("checkpoint_every"))
+    return recorded(cfg, run_dir, checkpoints, lambda: _train(cfg, run_dir, checkpoints))
+
+
+class StopPoint(Protocol):
+    """Where a run stopped and the checkpoint it left (:class:`RunCheckpoints` and the like)."""
+
+    stopped_at: tuple[int, int] | None  # (epoch, step)
+
+    @property
+    def saved(self) -> Path | None: ...
+
+
+def recorded(
+    cfg: DictConfig, run_dir: Path, checkpoints: StopPoint, body: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """Run ``body`` as a run in ``run_dir``, keeping its record: ``metrics.json`` says
+    ``running`` first, then ``body``'s metrics, or the :func:`stopped_record` of an interrupt
+    or failure (re-raised); ``config.yaml`` holds the resolved config. SIGTERM interrupts like
+    Ctrl-C while ``body`` runs."""
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / METRICS_FILE, {"status": "running"})
     except OSError as error:
         reason = f"cannot write the run folder ({error.strerror or error})"
         raise OSError(error.errno, reason, str(run_dir)) from None
-    checkpoints = RunCheckpoints(run_dir / "checkpoints", cfg.get("checkpoint_every"))
     try:
         with interrupts_raised():
             write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-            metrics = _train(cfg, run_dir, checkpoints)
+            metrics = body()
     except BaseException as error:
         write_json(run_dir / METRICS_FILE, stopped_record(error, checkpoints, run_dir))
         raise
@@ -100,9 +120,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     return metrics
 
 
-def stopped_record(
-    error: BaseException, checkpoints: RunCheckpoints, run_dir: Path
-) -> dict[str, Any]:
+def stopped_record(error: BaseException, checkpoints: StopPoint, run_dir: Path) -> dict[str, Any]:
     """metrics.json of a run that did not finish: status, reason, where it stopped, checkpoint."""
     status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
     record: dict[str, Any] = {

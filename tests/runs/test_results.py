@@ -12,7 +12,14 @@ import pandas as pd
 import pytest
 
 from bnnlv.runs import results
-from bnnlv.runs.results import current_umask, read_metrics, write_csv, write_json, write_text
+from bnnlv.runs.results import (
+    current_umask,
+    read_metrics,
+    write_csv,
+    write_json,
+    write_text,
+    write_torch,
+)
 
 
 @contextmanager
@@ -79,3 +86,16 @@ def test_current_umask_reads_without_proc_too(
         monkeypatch.setattr(results, "PROC_STATUS", tmp_path / "absent")
         assert current_umask() == mask
         assert current_umask() == mask  # reading it left it as it was
+
+
+def test_write_torch_is_atomic_and_loads_safely(tmp_path: Path) -> None:
+    import torch
+
+    path = tmp_path / "state.ckpt"
+    write_torch(path, {"weights": torch.arange(3.0), "hidden": [4, 2]})
+    loaded = torch.load(path, weights_only=True)
+    assert torch.equal(loaded["weights"], torch.arange(3.0)) and loaded["hidden"] == [4, 2]
+    with pytest.raises(Exception):  # noqa: B017  (pickling a lambda fails mid-write)
+        write_torch(path, {"weights": lambda: 0})
+    assert [p.name for p in tmp_path.iterdir()] == ["state.ckpt"]
+    assert torch.equal(torch.load(path, weights_only=True)["weights"], torch.arange(3.0))

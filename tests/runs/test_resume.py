@@ -194,3 +194,11 @@ def test_a_real_sigint_at_an_arbitrary_moment_resumes_exactly(
     assert len(err.strip().splitlines()) == 1 and "interrupted by SIGINT" in err
     assert run_bnnlv(monkeypatch, "train", f"resume={cut}") == 0
     assert outcome(cut) == outcome(whole)
+
+
+def test_a_command_may_resume_without_a_checkpoint_and_name_its_own_groups(run: Path) -> None:
+    (run / "checkpoints" / "last.ckpt").unlink()
+    cfg = resume_config(str(run), ["seed=4"], groups=("policy",), need_checkpoint=False)
+    assert cfg.seed == 4 and cfg.resume == str(run)
+    with pytest.raises(ValueError, match="cannot be combined with resume="):
+        resume_config(str(run), ["policy=other"], groups=("policy",), need_checkpoint=False)

@@ -152,3 +152,19 @@ def test_a_sweep_of_one_seed_per_setting_claims_no_standard_error(tmp_path: Path
     summarize(tmp_path)
     text = (tmp_path / "summary.md").read_text()
     assert "## By setting (one job each, ok jobs only)" in text and "standard error" not in text
+
+
+def test_a_command_names_its_metric_table_and_plots(fake_sweep: Path) -> None:
+    """A policy sweep has no test_nll: it names its own metric and adds its own figure."""
+    seen: list[list[str]] = []
+
+    def extra_plot(summary: Any, keys: list[str], sweep_dir: Path) -> str:
+        seen.append(keys)
+        (sweep_dir / "extra.png").write_bytes(b"png")
+        return "extra.png"
+
+    summarize(fake_sweep, "fit_seconds", ["fit_seconds"], [extra_plot])
+    assert seen == [["alpha"]]
+    text = (fake_sweep / "summary.md").read_text()
+    assert "(extra.png)" in text and "(summary.png)" in text
+    assert "fit_seconds" in text and "test_nll" not in text.split("## Jobs")[1]
