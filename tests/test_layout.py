@@ -1,6 +1,7 @@
 """The package's rooms and the rules between them: the method (``model/``) and the data
-(``data/``) import nothing from a run's machinery (``runs/``) or the report (``report/``); the
-report imports nothing from ``runs/``; and no module imports itself back through a cycle.
+(``data/``) import nothing from a run's machinery (``runs/``), the report (``report/``) or the
+commands built on them (``active/``, ``policy/``); the report imports nothing from ``runs/``;
+and no module imports itself back through a cycle.
 
 Imports are read from the source (every ``import`` statement, at module level or inside a
 function), so a lazy import that breaks a rule is caught as well.
@@ -16,8 +17,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "bnnlv"
 # room → the rooms it must not import
 FORBIDDEN = {
-    "model": ("runs", "report"),
-    "data": ("runs", "report"),
+    "model": ("runs", "report", "active", "policy"),
+    "data": ("runs", "report", "active", "policy"),
     "report": ("runs",),
 }
 

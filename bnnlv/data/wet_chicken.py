@@ -10,7 +10,10 @@ masses at 0 (and x' at w), so p(y'|x) is not a density with respect to Lebesgue 
 
 from __future__ import annotations
 
+from typing import overload
+
 import numpy as np
+from torch import Tensor
 
 from bnnlv.data.module import RegressionDataModule, Splits, check_fraction
 from bnnlv.data.toy import check_n_points, shuffle_split
@@ -40,6 +43,16 @@ def wet_chicken_step(
     x_next = np.where((x_moved < 0) | fell, 0.0, np.where(x_moved > WIDTH, WIDTH, x_moved))
     y_next = np.where((y_hat < 0) | fell, 0.0, y_hat)
     return x_next, y_next
+
+
+@overload
+def wet_chicken_reward(y_next: np.ndarray) -> np.ndarray: ...
+@overload
+def wet_chicken_reward(y_next: Tensor) -> Tensor: ...
+def wet_chicken_reward(y_next: np.ndarray | Tensor) -> np.ndarray | Tensor:
+    """reward = −(l − y') of the state reached, for numpy arrays and torch tensors alike: 0 at
+    the waterfall's edge, −l at the start of the river (and after a fall)."""
+    return y_next - LENGTH
 
 
 def wet_chicken_transitions(n_points: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

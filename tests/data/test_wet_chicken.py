@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from bnnlv.data.wet_chicken import (
     LENGTH,
     WIDTH,
     WetChicken,
+    wet_chicken_reward,
     wet_chicken_step,
     wet_chicken_transitions,
 )
@@ -96,3 +98,9 @@ def test_module_splits_and_names() -> None:
 def test_bad_arguments_are_rejected(kwargs: dict[str, object], key: str) -> None:
     with pytest.raises(ValueError, match=key):
         WetChicken(**kwargs)  # type: ignore[arg-type]
+
+
+def test_reward_by_hand_for_arrays_and_tensors() -> None:
+    """−(l − y'): −5 at the start of the river (and after a fall), 0 at the waterfall's edge."""
+    np.testing.assert_allclose(wet_chicken_reward(np.array([0.0, 1.5, 5.0])), [-5.0, -3.5, 0.0])
+    assert torch.equal(wet_chicken_reward(torch.tensor([0.0, 5.0])), torch.tensor([-5.0, 0.0]))
