@@ -1,0 +1,112 @@
+"""Roll-outs of a policy through the learned model, and the risk-sensitive criterion.
+
+Algorithm 1 of Depeweg et al. (ICLR 2017): from start states s_0 drawn from the transitions,
+roll the policy π(s; θ) through the model for T steps and minimise the mean summed cost
+
+    C = Σ_{t=1..T} c(s_t),   c(s) = l − y = −reward(s)       (the Wet-Chicken cost, ≥ 0 inside)
+
+by stochastic gradient descent. A batch holds K weight draws W_k ~ q(W); each start state is
+rolled out R times under each draw, with z ~ N(0, γ) and ε ~ N(0, 1) drawn afresh at every step
+(:mod:`bnnlv.policy.dynamics`). Costs come as a tensor ``[K, R, B]``.
+
+The ICML 2018 follow-up splits the variance of C by the law of total variance into an epistemic
+part σ_e² = Var_W E[C | W] (what the model does not know) and an aleatoric part
+σ_a² = E_W Var[C | W] (the system's own noise), and minimises
+
+    J(θ) = E[C] + β σ_e + γ σ_a                          (each per start state, then averaged)
+
+With β = γ = 0 this is Algorithm 1's objective, computed from the same draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+from torch import Tensor
+
+from bnnlv.data.wet_chicken import wet_chicken_reward
+from bnnlv.policy.dynamics import ModelDynamics
+
+# (state [K, N, 2]) → action [K, N, 2]: a Policy, or the random policy
+Actor = Callable[[Tensor], Tensor]
+# Variances below this are treated as 0 inside the square root (its gradient is finite there).
+VAR_FLOOR = 1e-12
+
+
+class RiskEstimate(NamedTuple):
+    """Nested Monte Carlo estimates per start state, each [B]."""
+
+    cost: Tensor  # E[C]
+    sigma_e: Tensor  # √(Var_W E[C | W])
+    sigma_a: Tensor  # √(E_W Var[C | W])
+
+
+def rollout_costs(
+    actor: Actor,
+    dynamics: ModelDynamics,
+    start: Tensor,
+    horizon: int,
+    n_draws: int,
+    n_rollouts: int,
+) -> Tensor:
+    """Summed costs C [K, R, B] of K·R roll-outs of ``horizon`` steps from each start [B, 2].
+
+    The K weight draws are made first (global torch generator), then at each step the action,
+    then z and ε for that step.
+    """
+    if start.dim() != 2 or start.shape[1] != 2:
+        raise ValueError(f"start states must be [B, 2], got {tuple(start.shape)}")
+    if horizon < 1 or n_draws < 1 or n_rollouts < 1:
+        raise ValueError(f"horizon, n_draws and n_rollouts must be ≥ 1, got {horizon}, "
+                         f"{n_draws}, {n_rollouts}")  # fmt: skip
+    batch = start.shape[0]
+    drawn = dynamics.draw(n_draws)
+    state = start.expand(n_draws, n_rollouts, batch, 2).reshape(n_draws, n_rollouts * batch, 2)
+    cost = start.new_zeros(n_draws, n_rollouts * batch)  # [K, R·B]
+    for _ in range(horizon):
+        action = actor(state)  # [K, R·B, 2]
+        z, eps = dynamics.sample_noise(n_draws, n_rollouts * batch)
+        state = drawn.step(state, action, z, eps)  # [K, R·B, 2]
+        cost = cost - wet_chicken_reward(state[..., 1])
+    return cost.view(n_draws, n_rollouts, batch)  # [K, R, B]
+
+
+def decompose(costs: Tensor) -> RiskEstimate:
+    """E[C], σ_e and σ_a per start state from costs [M, R, B] (M weight draws × R roll-outs).
+
+        m_mb = mean_r C_mrb,   v_mb = Σ_r (C_mrb − m_mb)² / (R − 1)    (unbiased within a draw)
+        σ_a² = mean_m v_mb
+        σ_e² = max(0, Σ_m (m_mb − m̄_b)² / (M − 1) − σ_a² / R)
+
+    The sample variance of the M conditional means carries σ_a²/R of noise besides σ_e²; it is
+    subtracted, so both estimates are unbiased for the variances (before the max). One weight
+    draw (M = 1, a deterministic model) gives σ_e = 0; R = 1 gives σ_a = 0 and no correction.
+    """
+    if costs.dim() != 3:
+        raise ValueError(f"costs must be [M, R, B], got shape {tuple(costs.shape)}")
+    n_draws, n_rollouts, _ = costs.shape
+    cond_mean = costs.mean(dim=1)  # [M, B]
+    zero = costs.new_zeros(costs.shape[2])  # [B]
+    var_a = costs.var(dim=1).mean(dim=0) if n_rollouts > 1 else zero  # [B]
+    var_e = cond_mean.var(dim=0) - var_a / n_rollouts if n_draws > 1 else zero  # [B]
+    return RiskEstimate(
+        cond_mean.mean(dim=0),
+        var_e.clamp_min(VAR_FLOOR).sqrt() * (var_e > 0),
+        var_a.clamp_min(VAR_FLOOR).sqrt() * (var_a > 0),
+    )
+
+
+def criterion(costs: Tensor, beta: float, gamma: float) -> tuple[Tensor, RiskEstimate]:
+    """J = mean_b (E[C] + β σ_e + γ σ_a) from costs [K, R, B], and the estimates behind it.
+
+    With β = γ = 0 the value is exactly ``costs.mean()`` (Algorithm 1): the risk terms are left
+    out, not multiplied by zero, so their gradients cannot reach it.
+    """
+    risk = decompose(costs)
+    objective = costs.mean()
+    if beta:
+        objective = objective + beta * risk.sigma_e.mean()
+    if gamma:
+        objective = objective + gamma * risk.sigma_a.mean()
+    return objective, risk

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bnnlv.data.wet_chicken import FEATURES, TARGETS
+from bnnlv.policy.dynamics import ModelDynamics
+from tests.policy.conftest import SCALER, make_dynamics
+
+
+def test_a_step_is_the_model_in_raw_units(dynamics: ModelDynamics) -> None:
+    """s' = (f(std(s, a), z; W) + σ ε)·s_y + m_y, checked against the model's own forward."""
+    torch.manual_seed(0)
+    drawn = dynamics.draw(3)
+    state, action = torch.rand(3, 4, 2) * 5, torch.rand(3, 4, 2) * 2 - 1
+    z, eps = dynamics.sample_noise(3, 4)
+    got = drawn.step(state, action, z, eps)
+    x = (
+        torch.cat([state, action], -1) - torch.tensor(SCALER.x_mean, dtype=torch.float32)
+    ) / torch.tensor(SCALER.x_std, dtype=torch.float32)
+    f = dynamics.model.network.apply_weights(torch.cat([x, z], -1), drawn.weights)
+    sigma = dynamics.model.log_noise_var.exp().sqrt()
+    want = (f + sigma * eps) * torch.tensor(SCALER.y_std, dtype=torch.float32) + torch.tensor(
+        SCALER.y_mean, dtype=torch.float32
+    )
+    torch.testing.assert_close(got, want)
+
+
+def test_latent_draws_follow_the_prior_variance() -> None:
+    dynamics = make_dynamics()
+    torch.manual_seed(0)
+    z, eps = dynamics.sample_noise(200, 100)
+    assert z.shape == (200, 100, 1) and eps.shape == (200, 100, 2)
+    assert z.var().item() == pytest.approx(dynamics.latent_var, rel=0.05)  # γ = 4 (inputs)
+    assert eps.var().item() == pytest.approx(1.0, rel=0.05)
+
+
+@pytest.mark.parametrize(("latent", "stochastic"), [("none", "all"), ("none", [])])
+def test_bnn_and_mlp_dynamics_have_no_latent(latent: str, stochastic: str | list[int]) -> None:
+    dynamics = make_dynamics(latent, stochastic)
+    z, _ = dynamics.sample_noise(2, 3)
+    assert z.shape == (2, 3, 0)
+    out = dynamics.draw(2).step(torch.ones(2, 3, 2), torch.zeros(2, 3, 2), z, torch.zeros(2, 3, 2))
+    assert out.shape == (2, 3, 2)
+    if stochastic == []:  # deterministic weights: every draw predicts the same
+        torch.testing.assert_close(out[0], out[1])
+
+
+def test_a_model_of_other_data_is_rejected() -> None:
+    model = make_dynamics().model
+    with pytest.raises(ValueError, match="data=wet_chicken"):
+        ModelDynamics(model, SCALER, ["a", "b", "c", "d"], list(TARGETS))
+    assert ModelDynamics(model, SCALER, list(FEATURES), list(TARGETS)).state_dim == 2
+    assert not any(p.requires_grad for p in model.parameters())
+    assert np.isfinite(model.latent_prior_var)
