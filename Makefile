@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup train test test-all lint format typecheck clean bench bench-toy bench-wet-chicken bench-uci
+.PHONY: help setup train test test-all lint format typecheck clean bench bench-toy bench-wet-chicken bench-uci bench-policy
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-14s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ bench-toy: $(STAMP) ## toy benchmark: bnn_lv vs bnn vs mlp vs oracle → outputs
 
 bench-wet-chicken: $(STAMP) ## Wet-Chicken y' test LL over 5 seeds → outputs/benchmarks/wet_chicken.md
 	$(BIN)/python scripts/bench_wet_chicken.py $(ARGS)
+
+bench-policy: $(STAMP) ## Wet-Chicken policy search, Table 1 analogue + risk grid, 5 seeds → outputs/benchmarks/policy.md
+	$(BIN)/python scripts/bench_policy.py $(ARGS)
 
 bench-uci: $(STAMP) ## UCI benchmark, all splits (ARGS='--splits 0-2 --jobs 2') → outputs/benchmarks/uci.md
 	$(BIN)/python scripts/bench_uci.py $(ARGS)

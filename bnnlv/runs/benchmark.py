@@ -1,7 +1,8 @@
 """Benchmark plumbing shared by ``scripts/bench_*.py``: run composed configs, summarise, tabulate.
 
-Each run is an ordinary ``bnnlv train`` run (the same config composition and results folder),
-executed in-process or, with ``jobs > 1``, in worker processes (one torch thread each). The
+Each run is an ordinary ``bnnlv train`` run (or another command's: ``Job.config`` and
+``Job.runner``), with the same config composition and results folder, executed in-process or,
+with ``jobs > 1``, in worker processes (one torch thread each). The
 summary statistic is the one the UCI literature reports: mean ± standard error over runs with
 SE = std(ddof = 0) / √n, as in the MC-dropout reference code.
 """
@@ -33,10 +34,13 @@ QUIET = ("progress_bar=false", "plots=false", "threads=1")
 
 @dataclass(frozen=True)
 class Job:
-    """One run: a label for its folder and table row, and its Hydra overrides."""
+    """One run: a label for its folder and table row, and its Hydra overrides; the root config
+    it composes and the dotted name of the function (cfg, run_dir) → metrics that runs it."""
 
     label: str
     overrides: tuple[str, ...]
+    config: str = "train"
+    runner: str = "bnnlv.runs.train.train"
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -72,19 +76,19 @@ def int_list(text: str) -> list[int]:
     return values
 
 
-def compose_config(overrides: Sequence[str]) -> DictConfig:
-    """The root ``train`` config with overrides, exactly as ``bnnlv train`` composes it."""
+def compose_config(overrides: Sequence[str], config: str = "train") -> DictConfig:
+    """The root ``config`` with overrides, exactly as ``bnnlv <config>`` composes it."""
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides))
+        return compose(config_name=config, overrides=list(overrides))
 
 
 def run_job(job: Job, root: Path) -> dict[str, Any]:
-    """Train one job into ``root/<label>`` and return its metrics (status failed on error)."""
-    from bnnlv.runs.train import train
+    """Run one job into ``root/<label>`` and return its metrics (status failed on error)."""
+    from hydra.utils import get_method
 
     run_dir = root / job.label
     try:
-        return train(compose_config([*QUIET, *job.overrides]), run_dir)
+        return get_method(job.runner)(compose_config([*QUIET, *job.overrides], job.config), run_dir)
     except Exception as error:
         return {"status": "failed", "error": f"{type(error).__name__}: {error}"}
 
