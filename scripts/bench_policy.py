@@ -18,16 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bnnlv.runs.benchmark import (
-    Job,
-    Stopwatch,
-    format_mean_se,
-    int_list,
-    markdown_table,
-    parser,
-    run_jobs,
-    write_report,
-)
+from bnnlv.runs import benchmark
+from bnnlv.runs.benchmark import Job, format_mean_se, markdown_table
 
 MODELS = ("bnn_lv", "bnn", "mlp")
 RUNNER = "bnnlv.policy.run.run_policy"
@@ -53,10 +45,11 @@ def policy_job(label: str, *overrides: str) -> Job:
 
 
 def main() -> None:
-    cli = parser(__doc__.splitlines()[0])
-    cli.add_argument("--seeds", type=int_list, default=list(range(5)), help="e.g. 0-4 or 0,3")
+    cli = benchmark.parser(__doc__.splitlines()[0])
+    seeds = benchmark.int_list
+    cli.add_argument("--seeds", type=seeds, default=list(range(5)), help="e.g. 0-4 or 0,3")
     cli.add_argument("--models", default=",".join(MODELS), help="comma-separated")
-    cli.add_argument("--grid-seeds", type=int_list, default=list(range(5)))
+    cli.add_argument("--grid-seeds", type=seeds, default=list(range(5)))
     cli.add_argument("--betas", type=floats, default=[0.0, 2.0, 8.0])
     cli.add_argument("--gammas", type=floats, default=[0.0, 0.5, 1.0])
     cli.add_argument("--quick", action="store_true", help="tiny settings, to check the script")
@@ -66,15 +59,17 @@ def main() -> None:
     if root.exists():  # a finished run folder would be resumed, not run again
         print(f"removing the previous benchmark's run folders in {root}")
         shutil.rmtree(root)
-    clock = Stopwatch()
+    clock = benchmark.Stopwatch()
     table: dict[str, dict[str, Any]] = {}
     grid: dict[str, dict[str, Any]] = {}
     done: list[int] = []
-    for seed in sorted(set(args.seeds) | set(args.grid_seeds)):  # seed by seed: the grid's
-        table |= run_jobs(table_jobs(seed, models, extra), root, args.jobs, report)  # model first
+    run = benchmark.run_jobs
+    for seed in sorted(set(args.seeds) | set(args.grid_seeds)):  # seed by seed: the grid needs
+        table |= run(table_jobs(seed, models, extra), root, args.jobs, report)  # the model first
         if seed in args.grid_seeds and "bnn_lv" in models:
-            grid |= run_jobs(grid_jobs(seed, args.betas, args.gammas, root, extra), root,
-                             args.jobs, report)  # fmt: skip
+            grid |= run(
+                grid_jobs(seed, args.betas, args.gammas, root, extra), root, args.jobs, report
+            )
         done.append(seed)  # the report so far, after every seed: a long benchmark shows progress
         text = (
             "# Wet-Chicken policy search\n\n"
@@ -86,7 +81,7 @@ def main() -> None:
             + "\n\n"
             + risk_grid(grid, args.betas, args.gammas, [s for s in args.grid_seeds if s in done])
         )
-        write_report("policy", text, args.out)
+        benchmark.write_report("policy", text, args.out)
 
 
 def table_jobs(seed: int, models: list[str], extra: Sequence[str]) -> list[Job]:

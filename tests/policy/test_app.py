@@ -126,3 +126,30 @@ def test_a_sweep_ends_in_one_summary_with_the_risk_return_plot(
     assert "true_reward" in summary and "risk_return.png" in summary
     assert (sweep / "risk_return.png").is_file() and (sweep / "summary.png").is_file()
     assert len(pd.read_csv(sweep / "summary_by_setting.csv")) == 2
+
+
+def test_an_interrupt_is_recorded_and_resumed(
+    policy_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bnnlv.policy.train as policy_train
+
+    out, calls = tmp_path / "stopped", {"n": 0}
+    rollout = policy_train.rollout_costs
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 3:  # the first update of epoch 1
+            raise KeyboardInterrupt
+        return rollout(*args, **kwargs)
+
+    model = f"policy.model_run={policy_run / 'model'}"
+    with monkeypatch.context() as patch:
+        patch.setattr(policy_train, "rollout_costs", interrupted)
+        code = run_bnnlv(patch, "policy", *POLICY_TINY, model, "plots=false",
+                         f"hydra.run.dir={out}")  # fmt: skip
+    record = metrics_of(out)
+    assert code == 130 and record["status"] == "interrupted"
+    assert record["checkpoint"] == "checkpoints/policy.ckpt" and record["epoch"] == 1
+    assert run_bnnlv(monkeypatch, "policy", f"resume={out}") == 0
+    assert metrics_of(out)["status"] == "ok"
+    assert list(pd.read_csv(out / "policy.csv")["epoch"]) == [0, 1]
