@@ -3,16 +3,17 @@
 Policy search rolls a trained dynamics model forward with K weight draws W_k held fixed over a
 roll-out, fresh latent inputs z ~ N(0, γ) and fresh output noise ε ~ N(0, 1) at every step:
 
-    s_{t+1} = f(s_t, a_t, z_t; W_k) + σ ⊙ ε_t            (in the model's standardised units)
+    s_{t+1} = f(s_t, a_t, z_t; W_k) + σ(s_t, a_t, z_t; W_k) ⊙ ε_t   (the model's standardised units)
 
 The model is frozen (no parameter of it requires a gradient), so a roll-out's gradient reaches
 the policy only. The model works in standardised units: this adapter standardises (s, a) with
 the training run's statistics and returns the next state in raw units. ``data=wet_chicken``
 models the next state itself (targets x', y'), not the change.
 
-Today the map is :meth:`BayesianMLP.draw` + :meth:`BayesianMLP.apply_weights` and the learned
-``log_noise_var`` of :class:`~bnnlv.model.lit_module.BNNLV`; a model with another interface
-changes this module only.
+The map is :meth:`BNNLV.draw_dynamics <bnnlv.model.lit_module.BNNLV.draw_dynamics>`: K weight
+draws held fixed, (x, z) → (mean, noise variance), differentiable in x and z only (the noise
+variance is σ² of the learned homoscedastic noise, or the heteroscedastic head's at (x, z)).
+A model with another interface changes this module only.
 """
 
 from __future__ import annotations
@@ -25,28 +26,22 @@ from torch import Tensor
 
 from bnnlv.data.module import Standardiser
 from bnnlv.data.wet_chicken import FEATURES, TARGETS
+from bnnlv.model.components import DrawnDynamics
 from bnnlv.model.lit_module import BNNLV
 
 
 class DrawnModel(NamedTuple):
     """K weight draws of the model, held fixed over a roll-out: a differentiable step."""
 
-    weights: list[tuple[Tensor, Tensor]]  # per layer (w [K, d_in, d_out], b [K, d_out])
+    drawn: DrawnDynamics  # standardised (x [K, B, D_in], z [K, B, L]) → (mean, σ²) [K, B, D]
     dynamics: ModelDynamics
-
-    def mean_and_noise_var(self, inputs: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
-        """Standardised inputs x [K, B, D_in] and latents z [K, B, L] → the predicted next-state
-        mean [K, B, D] and the output noise variance [D] (both standardised)."""
-        network_in = torch.cat([inputs, z], dim=-1) if z.shape[-1] else inputs
-        mean = self.dynamics.model.network.apply_weights(network_in, self.weights)
-        return mean, self.dynamics.model.log_noise_var.exp()
 
     def step(self, state: Tensor, action: Tensor, z: Tensor, eps: Tensor) -> Tensor:
         """s' = f(s, a, z; W_k) + σ ε in raw units: state, action [K, B, 2], z [K, B, L],
         eps [K, B, D] → next state [K, B, D]."""
         d = self.dynamics
         inputs = (torch.cat([state, action], dim=-1) - d.x_mean) / d.x_std  # [K, B, D_in]
-        mean, noise_var = self.mean_and_noise_var(inputs, z)
+        mean, noise_var = self.drawn(inputs, z)  # [K, B, D] each, standardised
         return (mean + noise_var.sqrt() * eps) * d.y_std + d.y_mean  # [K, B, D]
 
 
@@ -85,7 +80,7 @@ class ModelDynamics:
     def draw(self, n_draws: int) -> DrawnModel:
         """K = ``n_draws`` weight samples W_k ~ q(W) (the means, K times, for a deterministic
         network), from the global torch generator."""
-        return DrawnModel(self.model.network.draw(n_draws, self.x_mean).weights, self)
+        return DrawnModel(self.model.draw_dynamics(n_draws), self)
 
     def sample_noise(self, n_draws: int, batch: int) -> tuple[Tensor, Tensor]:
         """One step's fresh draws: z ~ N(0, γ) [K, B, L] and ε ~ N(0, 1) [K, B, D]."""

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from bnnlv.data.wet_chicken import FEATURES, TARGETS
+from bnnlv.model.lit_module import BNNLV
 from bnnlv.policy.dynamics import ModelDynamics
 from tests.policy.conftest import SCALER, make_dynamics
 
@@ -19,8 +20,8 @@ def test_a_step_is_the_model_in_raw_units(dynamics: ModelDynamics) -> None:
     x = (
         torch.cat([state, action], -1) - torch.tensor(SCALER.x_mean, dtype=torch.float32)
     ) / torch.tensor(SCALER.x_std, dtype=torch.float32)
-    f = dynamics.model.network.apply_weights(torch.cat([x, z], -1), drawn.weights)
-    sigma = dynamics.model.log_noise_var.exp().sqrt()
+    f = dynamics.model.network.apply_weights(torch.cat([x, z], -1), drawn.drawn.weights)
+    sigma = dynamics.model.noise.log_var.exp().sqrt()
     want = (f + sigma * eps) * torch.tensor(SCALER.y_std, dtype=torch.float32) + torch.tensor(
         SCALER.y_mean, dtype=torch.float32
     )
@@ -54,3 +55,17 @@ def test_a_model_of_other_data_is_rejected() -> None:
     assert ModelDynamics(model, SCALER, list(FEATURES), list(TARGETS)).state_dim == 2
     assert not any(p.requires_grad for p in model.parameters())
     assert np.isfinite(model.latent_prior_var)
+
+
+def test_a_heteroscedastic_model_gives_each_state_its_own_noise() -> None:
+    torch.manual_seed(0)
+    model = BNNLV(4, 2, n_train=10, batch_size=10, hidden=[8], noise="heteroscedastic")
+    dynamics = ModelDynamics(model, SCALER, list(FEATURES), list(TARGETS))
+    drawn = dynamics.draw(2)
+    state = torch.tensor([[[0.5, 0.5], [4.5, 4.0]]]).expand(2, 2, 2)
+    z = torch.zeros(2, 2, 1)
+    eps = torch.ones(2, 2, 2)
+    spread = drawn.step(state, torch.zeros(2, 2, 2), z, eps) - drawn.step(
+        state, torch.zeros(2, 2, 2), z, torch.zeros(2, 2, 2)
+    )  # σ(s, a, z; W) · s_y per state
+    assert not torch.allclose(spread[:, 0], spread[:, 1])
