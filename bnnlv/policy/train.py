@@ -27,7 +27,7 @@ from bnnlv.policy.dynamics import ModelDynamics
 from bnnlv.policy.network import Policy
 from bnnlv.policy.rollout import criterion, rollout_costs
 from bnnlv.runs.checkpoints import load_checkpoint
-from bnnlv.runs.errors import interrupts_deferred
+from bnnlv.runs.interrupts import interrupts_deferred
 from bnnlv.runs.results import write_torch
 
 POLICY_CHECKPOINT = "policy.ckpt"
