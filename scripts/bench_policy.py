@@ -53,6 +53,9 @@ def main() -> None:
     cli.add_argument("--betas", type=floats, default=[0.0, 2.0, 8.0])
     cli.add_argument("--gammas", type=floats, default=[0.0, 0.5, 1.0])
     cli.add_argument("--quick", action="store_true", help="tiny settings, to check the script")
+    cli.add_argument("--models-from", type=Path, default=None,
+                     help="an earlier benchmark's folder: take each dynamics model from its "
+                     "<model>-seed<s>/model instead of training it")  # fmt: skip
     args = cli.parse_args()
     models, extra = args.models.split(","), (*(QUICK if args.quick else ()), *args.overrides)
     root = args.out / "policy"
@@ -65,11 +68,12 @@ def main() -> None:
     done: list[int] = []
     run = benchmark.run_jobs
     for seed in sorted(set(args.seeds) | set(args.grid_seeds)):  # seed by seed: the grid needs
-        table |= run(table_jobs(seed, models, extra), root, args.jobs, report)  # the model first
+        jobs = table_jobs(seed, models, extra, args.models_from)
+        table |= run(jobs, root, args.jobs, report)  # the model first
         if seed in args.grid_seeds and "bnn_lv" in models:
-            grid |= run(
-                grid_jobs(seed, args.betas, args.gammas, root, extra), root, args.jobs, report
-            )
+            models_root = args.models_from or root
+            jobs = grid_jobs(seed, args.betas, args.gammas, models_root, extra)
+            grid |= run(jobs, root, args.jobs, report)
         done.append(seed)  # the report so far, after every seed: a long benchmark shows progress
         text = (
             "# Wet-Chicken policy search\n\n"
@@ -84,8 +88,11 @@ def main() -> None:
         benchmark.write_report("policy", text, args.out)
 
 
-def table_jobs(seed: int, models: list[str], extra: Sequence[str]) -> list[Job]:
-    """One default run per dynamics model on seed ``seed``'s own transitions."""
+def table_jobs(
+    seed: int, models: list[str], extra: Sequence[str], models_from: Path | None
+) -> list[Job]:
+    """One default run per dynamics model on seed ``seed``'s own transitions (the model trained
+    by the run, or taken from ``models_from``)."""
     return [
         policy_job(
             f"{model}-seed{seed}",
@@ -94,6 +101,11 @@ def table_jobs(seed: int, models: list[str], extra: Sequence[str]) -> list[Job]:
             f"data.noise_seed={seed}",
             f"policy.upper_bound.enabled={model == 'bnn_lv'}",
             *SETTINGS,
+            *(
+                [f"policy.model_run={models_from / f'{model}-seed{seed}' / 'model'}"]
+                if models_from
+                else []
+            ),
             *extra,
         )
         for model in models
@@ -101,10 +113,10 @@ def table_jobs(seed: int, models: list[str], extra: Sequence[str]) -> list[Job]:
 
 
 def grid_jobs(
-    seed: int, betas: list[float], gammas: list[float], root: Path, extra: Sequence[str]
+    seed: int, betas: list[float], gammas: list[float], models: Path, extra: Sequence[str]
 ) -> list[Job]:
-    """β × γ through seed ``seed``'s bnn_lv dynamics model."""
-    model_run = root / f"bnn_lv-seed{seed}" / "model"
+    """β × γ through seed ``seed``'s bnn_lv dynamics model (in ``models``)."""
+    model_run = models / f"bnn_lv-seed{seed}" / "model"
     return [
         policy_job(
             f"risk-b{beta:g}-g{gamma:g}-seed{seed}",

@@ -62,9 +62,9 @@ def check_policy_config(cfg: DictConfig) -> None:
     elite_frac = _get(cfg, "policy.upper_bound.elite_frac")
     if not elite_frac > 0:
         raise ValueError(f"policy.upper_bound.elite_frac must be in (0, 1], got {elite_frac!r}")
-    enabled = _get(cfg, "policy.upper_bound.enabled")
-    if not isinstance(enabled, bool):
-        raise ValueError(f"policy.upper_bound.enabled must be true or false, got {enabled!r}")
+    for key in ("policy.upper_bound.enabled", "policy.clip_states"):
+        if not isinstance(_get(cfg, key), bool):
+            raise ValueError(f"{key} must be true or false, got {_get(cfg, key)!r}")
     gamma, n_rollouts = _get(cfg, "policy.gamma"), _get(cfg, "policy.n_rollouts")
     if gamma > 0 and n_rollouts < 2:
         raise ValueError(

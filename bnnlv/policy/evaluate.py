@@ -88,10 +88,12 @@ def model_risk(
     horizon: int,
     n_draws: int,
     n_rollouts: int,
+    clip_states: bool = True,
 ) -> dict[str, float]:
     """``model_cost`` E[C], ``model_sigma_e`` and ``model_sigma_a``, each averaged over the start
     states [B, 2], from M = ``n_draws`` weight draws × R = ``n_rollouts`` roll-outs."""
-    risk = decompose(rollout_costs(actor, dynamics, starts, horizon, n_draws, n_rollouts))
+    costs = rollout_costs(actor, dynamics, starts, horizon, n_draws, n_rollouts, clip_states)
+    risk = decompose(costs)
     return {
         "model_cost": float(risk.cost.mean()),
         "model_sigma_e": float(risk.sigma_e.mean()),

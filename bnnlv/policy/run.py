@@ -52,7 +52,7 @@ from bnnlv.runs.train import recorded, train
 MODEL_DIR = "model"
 UPPER_BOUND_CHECKPOINT = "upper_bound.ckpt"
 SETTINGS = ("horizon", "n_draws", "n_rollouts", "batch_size", "epochs", "steps_per_epoch", "lr",
-            "max_grad_norm", "beta", "gamma")  # fmt: skip
+            "max_grad_norm", "beta", "gamma", "clip_states")  # fmt: skip
 
 
 def run_policy(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
@@ -146,7 +146,7 @@ def _run(cfg: DictConfig, run_dir: Path, checkpoints: PolicyCheckpoints) -> dict
         metrics[f"{prefix}true_reward"], metrics[f"{prefix}true_reward_se"] = reward, se
         torch.manual_seed(ev.seed)
         risk = model_risk(torch_actor, dynamics, model_starts, p.horizon, ev.model_draws,
-                          ev.model_rollouts)  # fmt: skip
+                          ev.model_rollouts, p.clip_states)  # fmt: skip
         metrics |= {f"{prefix}{name}": value for name, value in risk.items()}
     if p.upper_bound.enabled:
         metrics["gap_to_upper_bound"] = metrics["upper_bound_true_reward"] - metrics["true_reward"]

@@ -52,6 +52,7 @@ class Settings:
     max_grad_norm: float
     beta: float
     gamma: float
+    clip_states: bool
 
 
 class PolicyCheckpoints:
@@ -146,9 +147,8 @@ def _update(
 ) -> torch.Tensor:
     """One Adam step; (objective, E[C], σ_e, σ_a) of its batch, detached."""
     index = torch.randint(starts.shape[0], (settings.batch_size,))
-    costs = rollout_costs(
-        policy, dynamics, starts[index], settings.horizon, settings.n_draws, settings.n_rollouts
-    )
+    costs = rollout_costs(policy, dynamics, starts[index], settings.horizon, settings.n_draws,
+                          settings.n_rollouts, settings.clip_states)  # fmt: skip
     objective, risk = criterion(costs, settings.beta, settings.gamma)
     if not torch.isfinite(objective):
         raise RolloutDivergence(

@@ -23,6 +23,7 @@ BAD = [
     ("policy.upper_bound.elite_frac", 0, r"^policy.upper_bound.elite_frac must be in \(0, 1\]"),
     ("policy.upper_bound.elite_frac", 2, r"^policy.upper_bound.elite_frac must be a number in"),
     ("policy.upper_bound.enabled", "yes", r"^policy.upper_bound.enabled must be true or false"),
+    ("policy.clip_states", 1, r"^policy.clip_states must be true or false, got 1$"),
     ("alpha", 2, r"^alpha must be a number in \[0, 1\]"),  # the dynamics model's keys too
 ]  # fmt: skip
 

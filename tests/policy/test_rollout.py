@@ -87,7 +87,8 @@ def test_the_nested_estimate_recovers_both_deviations_of_a_toy_model() -> None:
     torch.manual_seed(0)
     toy = ToyDynamics(weight_std=0.7, noise_std=1.3)
     start = torch.tensor([[1.0, 2.0], [3.0, 1.0]], dtype=torch.float64)
-    costs = rollout_costs(lambda s: torch.zeros_like(s), toy, start, 1, 4000, 50)  # type: ignore[arg-type]
+    still = lambda s: torch.zeros_like(s)  # noqa: E731
+    costs = rollout_costs(still, toy, start, 1, 4000, 50, clip_states=False)  # type: ignore[arg-type]
     risk = decompose(costs)
     torch.testing.assert_close(risk.cost, LENGTH - start[:, 1], atol=0.04, rtol=0)
     torch.testing.assert_close(
@@ -143,3 +144,15 @@ def test_bad_shapes_are_rejected(policy: Policy, dynamics: ModelDynamics) -> Non
     with pytest.raises(ValueError, match="≥ 1"):
         rollout_costs(policy, dynamics, torch.zeros(3, 2), 0, 2, 2)
     assert math.isfinite(rollout_costs(policy, dynamics, torch.zeros(1, 2), 1, 1, 1).item())
+
+
+def test_predicted_states_are_clipped_to_the_river() -> None:
+    """y' ~ N(y, 100²): unclipped the cost l − y' leaves [0, 5]; clipped it cannot."""
+    torch.manual_seed(0)
+    toy = ToyDynamics(weight_std=0.0, noise_std=100.0)
+    start = torch.tensor([[1.0, 2.0]], dtype=torch.float64)
+    still = lambda s: torch.zeros_like(s)  # noqa: E731
+    clipped = rollout_costs(still, toy, start, 1, 50, 20)  # type: ignore[arg-type]
+    assert clipped.min() >= 0.0 and clipped.max() <= LENGTH
+    free = rollout_costs(still, toy, start, 1, 50, 20, clip_states=False)  # type: ignore[arg-type]
+    assert free.min() < 0.0 and free.max() > LENGTH

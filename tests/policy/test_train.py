@@ -22,7 +22,8 @@ from tests.policy.conftest import SCALER
 
 STARTS = torch.rand(40, 2) * 5.0
 SETTINGS = Settings(horizon=3, n_draws=4, n_rollouts=2, batch_size=5, epochs=3,
-                    steps_per_epoch=2, lr=1e-2, max_grad_norm=1.0, beta=0.0, gamma=0.0)  # fmt: skip
+                    steps_per_epoch=2, lr=1e-2, max_grad_norm=1.0, beta=0.0, gamma=0.0,
+                    clip_states=True)  # fmt: skip
 MONITOR = Protocol.draw(20, 5, 0)
 
 
