@@ -11,8 +11,12 @@ Rows, each on ``--device``:
    a synthetic 1,000,000 × 8 data set (one full epoch each, the first steps not timed), with the
    peak resident memory of each case: every case runs in its own process, so the peaks are its own;
 4. prediction of 10,000 points with 50 weight × 20 latent = 1,000 predictive samples each
-   (``BNNLV.predict`` with targets: moments and mixture log-density), and the entropy decomposition
-   of 1,000 points (``bnnlv.model.entropy.entropy_decomposition``, the evaluation's draws).
+   (``BNNLV.predict`` with targets: moments and mixture log-density), the same with the mixture's
+   90 % central interval (``interval: 0.9``), the mixture quantiles alone for 10,000 points × 5,000
+   components of a bimodal mixture (``bnnlv.model.quantiles``, float32 as the model gives them),
+   and the entropy
+   decomposition of 1,000 points (``bnnlv.model.entropy.entropy_decomposition``, the evaluation's
+   draws).
 
 Rows 1, 3 and 4 use ``--threads`` torch threads (default 1); row 2 also runs the config as it is.
 ``--autograd`` trains rows 1-3 with ``model.fused=false`` (autograd's backward instead of the
@@ -42,9 +46,10 @@ from bnnlv.runs.benchmark import BENCH_DIR, compose_config, markdown_table, writ
 from bnnlv.runs.results import read_metrics, write_json
 
 FULL = {"rows": 1_000_000, "batches": (1_000, 10_000, 100_000), "epochs": {}, "points": 10_000,
-        "samples": (50, 20), "entropy_points": 1_000}  # fmt: skip
+        "samples": (50, 20), "entropy_points": 1_000, "quantile_components": 5_000}  # fmt: skip
 QUICK = {"rows": 20_000, "batches": (200, 1_000, 4_000), "epochs": {"default": 3, "tutorial": 1},
-         "points": 1_000, "samples": (10, 10), "entropy_points": 100}  # fmt: skip
+         "points": 1_000, "samples": (10, 10), "entropy_points": 100,
+         "quantile_components": 200}  # fmt: skip
 # Issue 7's targets (full sizes; CPU figures are for the 2-core development machine).
 TARGETS = {"seed_tutorial fit": "fit ≤ 12 s", "default `bnnlv train`": "wall ≤ 20 s",
            "train batch 10,000": "RSS ≤ 3,072 MiB", "predict": "≤ 10 s"}  # fmt: skip
@@ -170,8 +175,10 @@ def timed(fn: Any, device: str) -> float:
 
 
 def prediction_rows(sizes: dict[str, Any], device: str) -> list[dict[str, Any]]:
-    """``BNNLV.predict`` (with targets) and the entropy decomposition, default model config."""
+    """``BNNLV.predict`` (with targets; again with the 90 % interval), the mixture quantiles of
+    many components, and the entropy decomposition, default model config."""
     from bnnlv.model.entropy import entropy_decomposition
+    from bnnlv.model.quantiles import central_probs, mixture_quantiles
     from bnnlv.report.evaluate import ENTROPY_DRAWS
     from bnnlv.runs.train import build
 
@@ -180,12 +187,25 @@ def prediction_rows(sizes: dict[str, Any], device: str) -> list[dict[str, Any]]:
     x = torch.randn(sizes["points"], model.hparams["in_features"], device=device)
     y = torch.randn(sizes["points"], model.hparams["out_features"], device=device)
     seconds = timed(lambda: model.predict(x, y, n_weights=n_weights, n_latent=n_latent), device)
+    probs = central_probs(0.9)
+    with_interval = timed(lambda: model.predict(x, y, n_weights=n_weights, n_latent=n_latent,
+                                                quantile_probs=probs), device)  # fmt: skip
+    # a bimodal predictive, the harder case: 30 % of the components 3 noise stds up
+    components = sizes["quantile_components"]
+    means = torch.randn(components, 1, sizes["points"], 1, device=device)  # [C, 1, B, 1]
+    means += 3.0 * (torch.rand(components, 1, 1, 1, device=device) < 0.3)
+    noise_var = torch.full((1,), 0.1, device=device)
+    quantiles = timed(lambda: mixture_quantiles(means, noise_var, probs), device)
     f, noise_var = model.components(x[: sizes["entropy_points"]], n_weights, n_latent)
     entropy = timed(lambda: entropy_decomposition(f, noise_var.log(), ENTROPY_DRAWS), device)
     samples = f"{n_weights * n_latent:,}"
     return [
         {"row": "predict", "setting": f"{sizes['points']:,} points × {samples} samples",
          "wall_seconds": seconds},
+        {"row": "predict with interval 0.9", "wall_seconds": with_interval,
+         "setting": f"{sizes['points']:,} points × {samples} samples, q05 and q95"},
+        {"row": "mixture quantiles", "wall_seconds": quantiles,
+         "setting": f"{sizes['points']:,} points × {components:,} components, 2 levels"},
         {"row": "entropy decomposition", "wall_seconds": entropy,
          "setting": f"{sizes['entropy_points']:,} points × {samples}, {ENTROPY_DRAWS} draws"},
     ]  # fmt: skip
