@@ -15,7 +15,8 @@ import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench.py"
 ROWS = ["seed_tutorial fit", "default `bnnlv train`", "train batch 200", "train batch 1,000",
-        "train batch 4,000", "predict", "entropy decomposition"]  # fmt: skip
+        "train batch 4,000", "predict", "predict with interval 0.9", "mixture quantiles",
+        "entropy decomposition"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
