@@ -15,6 +15,7 @@ from typing import NamedTuple, cast
 import torch
 from torch import Tensor, nn
 
+from bnnlv.model.choices import WEIGHT_SAMPLERS, layer_names, select_layers
 from bnnlv.model.energy import (
     LOG_2PI,
     cavity_gaussian,
@@ -22,8 +23,6 @@ from bnnlv.model.energy import (
     centred_log_ratio,
     gaussian_renyi,
 )
-
-WEIGHT_SAMPLERS = ("shared", "flipout")
 
 
 class LayerOutput(NamedTuple):
@@ -186,37 +185,6 @@ class BayesianLinear(nn.Module):
         return torch.matmul(x, mean_w) + mean_b + perturbation * sign_out
 
 
-def select_layers(selector: str | Sequence[int | str] | None, names: Sequence[str]) -> set[int]:
-    """Indices of the stochastic layers among ``names`` (``"all"``/None, ``[]``, ints or names).
-
-    Negative indices count from the output layer. An entry that names no layer is an error.
-    """
-    n = len(names)
-    if selector is None or selector == "all":
-        return set(range(n))
-    if isinstance(selector, str):
-        selector = [selector]
-    chosen: set[int] = set()
-    for entry in selector:
-        if isinstance(entry, bool):
-            raise ValueError(f"stochastic_layers entry {entry!r} is not a layer index or name")
-        if isinstance(entry, int):
-            if not -n <= entry < n:
-                raise ValueError(
-                    f"stochastic_layers entry {entry} names no layer; valid: {-n}..{n - 1} "
-                    f"or {list(names)}"
-                )
-            chosen.add(entry % n)
-        elif entry in names:
-            chosen.add(list(names).index(entry))
-        else:
-            raise ValueError(
-                f"stochastic_layers entry {entry!r} names no layer; valid: {list(names)} "
-                f"or indices {-n}..{n - 1}"
-            )
-    return chosen
-
-
 class BayesianMLP(nn.Module):
     """ReLU MLP of BayesianLinear layers named ``layer0 … layerH`` (the last is the output).
 
@@ -236,7 +204,7 @@ class BayesianMLP(nn.Module):
         sizes = [in_features, *hidden, out_features]
         if any(s <= 0 for s in sizes):
             raise ValueError(f"hidden sizes must be positive, got {list(hidden)}")
-        names = [f"layer{i}" for i in range(len(sizes) - 1)]
+        names = layer_names(len(sizes) - 2)
         chosen = select_layers(stochastic_layers, names)
         self.layers = nn.ModuleList(
             BayesianLinear(d_in, d_out, prior_var, posterior_std_init, stochastic=i in chosen)

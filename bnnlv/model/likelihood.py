@@ -20,7 +20,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional
 
-NOISE_KINDS = ("homoscedastic", "heteroscedastic")
+from bnnlv.model.choices import NOISE_KINDS
+
 # σ² ≥ this (standardised units: σ ≥ 1e-3 of the targets' std), as in Lakshminarayanan et al.
 # 2017: a point whose mean is fitted exactly cannot drive the likelihood to +∞.
 NOISE_VAR_FLOOR = 1e-6

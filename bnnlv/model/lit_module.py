@@ -23,6 +23,7 @@ from torch import Tensor
 
 from bnnlv.data.module import Minibatch
 from bnnlv.model.checks import flag, one_of, positive_float, positive_int
+from bnnlv.model.choices import LATENT_KINDS, NOISE_KINDS, WEIGHT_SAMPLERS
 from bnnlv.model.components import Components, DrawnDynamics, sample_components
 from bnnlv.model.energy import (
     bb_alpha_energy,
@@ -34,13 +35,12 @@ from bnnlv.model.energy import (
 from bnnlv.model.entropy import NOISE_NODES
 from bnnlv.model.fused import FusedStep, fused_step, set_grads
 from bnnlv.model.latent import AmortisedLatent, PerPointLatent, log_norm_prior
-from bnnlv.model.layers import WEIGHT_SAMPLERS, BayesianMLP
+from bnnlv.model.layers import BayesianMLP
 from bnnlv.model.legacy import upgrade_state_dict
-from bnnlv.model.likelihood import NOISE_KINDS, HomoscedasticNoise, make_noise
+from bnnlv.model.likelihood import HomoscedasticNoise, make_noise
 from bnnlv.model.optim import RowAdam
 from bnnlv.model.predictive import Prediction, gaussian_log_lik, predict_in_chunks
 
-LATENT_KINDS = ("per_point", "amortised", "none")
 # Per-point tables from this many rows on get sparse gradients in single-process CPU training: the
 # dense gradient's scan costs O(N) a step (measured on one CPU core: 0.38 ms dense vs 0.44 ms
 # sparse at N = 560, batch 140; 9.9 ms vs 0.8 ms at N = 10⁶, batch 1,000).

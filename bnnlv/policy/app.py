@@ -1,6 +1,6 @@
 """``bnnlv policy [overrides]``: the Hydra app of policy search (``configs/policy.yaml``).
 
-``-m`` sweeps end in one summary (:class:`bnnlv.runs.sweep.SummaryCallback`, configured in
+``-m`` sweeps end in one summary (:class:`bnnlv.runs.sweep_callback.SummaryCallback`, configured in
 ``configs/policy.yaml``) with the risk–return plot; ``resume=DIR`` continues a stopped run.
 """
 
@@ -14,8 +14,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from bnnlv.runs.cli import check_no_relaunch, freeze_imports, run_job
 from bnnlv.runs.folders import config_dir
+from bnnlv.runs.job import check_no_relaunch, freeze_imports, run_job
 from bnnlv.runs.resume import GROUPS, resume_config
 
 
@@ -36,7 +36,7 @@ def policy_app(cfg: DictConfig) -> float | None:
             check_no_relaunch(job_cfg)
         return run_policy(job_cfg, run_dir)
 
-    metrics = run_job(run_dir, run)
+    metrics = run_job(run_dir, run, resumed=bool(cfg.get("resume")))
     if metrics is None:
         return None
     upper = metrics.get("upper_bound_true_reward")

@@ -15,12 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
-from bnnlv.model.layers import select_layers
-from bnnlv.model.likelihood import NOISE_KINDS
-from bnnlv.model.lit_module import LATENT_KINDS
+from bnnlv.model.choices import LATENT_KINDS, NOISE_KINDS, layer_names, select_layers
 
 _ABSENT = object()
 
@@ -196,15 +193,18 @@ def _check_model_shape(cfg: DictConfig) -> None:
         )
     selector = _get(cfg, "model.stochastic_layers")
     if selector is not _ABSENT and isinstance(hidden, list):
-        names = [f"layer{i}" for i in range(len(hidden) + 1)]
         try:
-            select_layers(selector, names)
+            select_layers(selector, layer_names(len(hidden)))
         except ValueError as error:
             raise ValueError(f"model.{error}") from None
 
 
 def _check_accelerator(accelerator: Any) -> None:
-    if accelerator in GPU_ACCELERATORS and not torch.cuda.is_available():
+    if accelerator not in GPU_ACCELERATORS:
+        return
+    import torch  # only for a GPU run: the other checks come before torch is imported
+
+    if not torch.cuda.is_available():
         raise ValueError(
             f"trainer.accelerator={accelerator} needs a CUDA GPU, and torch finds none "
             f"(torch {torch.__version__}, CUDA build: {torch.version.cuda is not None}); "

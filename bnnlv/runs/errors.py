@@ -8,13 +8,14 @@ a fixed set, the allowed values. :func:`describe` produces that line for the CLI
 
 from __future__ import annotations
 
+import difflib
 import functools
 import pickle
 import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import (
@@ -23,7 +24,7 @@ from hydra.errors import (
     MissingConfigException,
     OverrideParseException,
 )
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseException
 
 from bnnlv.runs.folders import release_if_unused
@@ -67,6 +68,8 @@ def describe(error: BaseException) -> str:
         error.__cause__, OmegaConfBaseException
     ):
         return _unknown_key(error, error.__cause__)
+    if isinstance(error, ConfigCompositionException):
+        return _composition(error)
     if isinstance(error, OverrideParseException):
         return f"cannot parse the override: {_first_line(error)}"
     if isinstance(error, InstantiationException) and error.__cause__ is not None:
@@ -114,7 +117,8 @@ def _unknown_option(error: MissingConfigException) -> str:
 
 
 def _unknown_key(error: ConfigCompositionException, cause: OmegaConfBaseException) -> str:
-    """``foo=1`` or ``model.fooo=1``: name the key and list the keys that do exist there."""
+    """``max_epochs=5`` or ``model.fooo=1``: name the key, suggest the closest keys of the whole
+    config (``trainer.max_epochs``), else list the keys that do exist there."""
     key = getattr(cause, "full_key", None)
     override = re.search(r"use \+(\S+)", str(error))
     if not key:
@@ -122,7 +126,47 @@ def _unknown_key(error: ConfigCompositionException, cause: OmegaConfBaseExceptio
     parent = getattr(cause, "parent_node", None)
     where = key.rpartition(".")[0] or "the root config"
     text = f"unknown key {key}" + (f" (in {override.group(1)})" if override else "")
-    if isinstance(parent, DictConfig):
-        known = sorted(k for k in parent if isinstance(k, str) and k != "hydra" and k[0] != "_")
-        text += f"; {where} has keys: {', '.join(known)}"
-    return text
+    if not isinstance(parent, DictConfig):
+        return text
+    root = OmegaConf.to_container(parent._get_root(), resolve=False)
+    close = closest_keys(key, dotted_keys(root))
+    if close:
+        return f"{text}; did you mean {' or '.join(close)}?"
+    known = sorted(k for k in parent if isinstance(k, str) and k != "hydra" and k[0] != "_")
+    return f"{text}; {where} has keys: {', '.join(known)}"
+
+
+def dotted_keys(node: Any, prefix: str = "") -> list[str]:
+    """Every key of a plain config (``OmegaConf.to_container``), nested ones dotted
+    (``trainer.max_epochs``); Hydra's own and the ``_target_`` keys left out."""
+    keys: list[str] = []
+    if isinstance(node, dict):
+        for name, value in node.items():
+            if not isinstance(name, str) or name.startswith("_") or f"{prefix}{name}" == "hydra":
+                continue
+            keys += [f"{prefix}{name}", *dotted_keys(value, f"{prefix}{name}.")]
+    return keys
+
+
+def closest_keys(key: str, keys: list[str], n: int = 3) -> list[str]:
+    """The keys whose last part is closest to the typed key's last part (difflib, at least 0.75
+    alike), best first: ``max_epochs`` → ``trainer.max_epochs``, ``model.latent_dims`` →
+    ``model.latent_dim``. Whole keys are not compared: a shared ``model.`` would make any two
+    model keys look alike."""
+    last = key.rpartition(".")[2]
+    scored = [(difflib.SequenceMatcher(None, last, k.rpartition(".")[2]).ratio(), k) for k in keys]
+    return [k for ratio, k in sorted(scored, key=lambda item: -item[0]) if ratio >= 0.75][:n]
+
+
+def _composition(error: ConfigCompositionException) -> str:
+    """Hydra's other composition errors, its own hints kept: ``alpha=0.5,1`` without ``-m``
+    (use a list, quote it, or add ``--multirun``), a group the command does not take."""
+    text = str(error)
+    group = re.match(r"Could not override '([^']+)'\. No match in the defaults list", text)
+    if group:
+        return (
+            f"{group.group(1)}: this command takes no {group.group(1)} option "
+            "(its --help lists what it takes)"
+        )
+    lines = [re.sub(r"^\d+\.\s*", "", line.strip()) for line in text.splitlines() if line.strip()]
+    return "; ".join(lines) if lines else type(error).__name__

@@ -21,8 +21,8 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from bnnlv.runs.config import read_saved_config
+from bnnlv.runs.folders import CONFIG_FILE, checkpoint_path
 from bnnlv.runs.results import write_text
-from bnnlv.runs.saved import CONFIG_FILE, checkpoint_path
 
 # Config groups: choosing another option would not describe the run being resumed.
 GROUPS = ("model", "data", "prior", "trainer", "experiment", "hparams_search", "launcher")
@@ -42,7 +42,7 @@ def resume_config(
     overrides applied (choices of ``groups``, ``+``/``~`` edits and unknown keys are rejected)
     and ``resume`` set. ``need_checkpoint``: the folder must hold ``checkpoints/last.ckpt``."""
     if need_checkpoint:
-        checkpoint_path(Path(resume))
+        checkpoint_path(Path(resume), "resume")
     saved = read_saved_config(Path(resume) / CONFIG_FILE)
     extra = []
     for item in overrides:
@@ -66,7 +66,7 @@ def resume_config(
 
 def resume_from(cfg: DictConfig) -> Path | None:
     """The checkpoint a ``resume=DIR`` config continues from; None for a fresh run."""
-    return checkpoint_path(Path(cfg.resume)) if cfg.get("resume") else None
+    return checkpoint_path(Path(cfg.resume), "resume") if cfg.get("resume") else None
 
 
 def join_logs(run_dir: Path) -> None:

@@ -34,31 +34,18 @@ from bnnlv.data.module import RegressionDataModule
 from bnnlv.model.lit_module import BNNLV
 from bnnlv.model.quantiles import central_probs
 from bnnlv.report.evaluate import evaluate, interval_bounds, original_units, uncertainty_columns
-from bnnlv.runs.checkpoints import LAST, load_checkpoint
+from bnnlv.runs.checkpoints import load_checkpoint
 from bnnlv.runs.config import check_interval, read_saved_config
 from bnnlv.runs.errors import reported
-from bnnlv.runs.folders import config_dir
+from bnnlv.runs.folders import CONFIG_FILE, checkpoint_path, config_dir
 from bnnlv.runs.results import METRICS_FILE, write_csv, write_json
 from bnnlv.runs.state import SavedData, read_data_state
-
-CONFIG_FILE = "config.yaml"
 
 
 class SavedRun(NamedTuple):
     cfg: DictConfig  # the run's resolved config.yaml
     model: BNNLV  # on the CPU, in eval mode
     data: SavedData  # training standardiser and column names
-
-
-def checkpoint_path(run_dir: Path) -> Path:
-    """``run_dir/checkpoints/last.ckpt``; ValueError naming the folder if it is not a saved run."""
-    run_dir = Path(run_dir)
-    if not (run_dir / CONFIG_FILE).is_file():
-        raise ValueError(f"run_dir={run_dir}: not a bnnlv run folder (no {CONFIG_FILE})")
-    path = run_dir / "checkpoints" / LAST
-    if not path.is_file():
-        raise ValueError(f"run_dir={run_dir}: no checkpoint at {path.relative_to(run_dir)}")
-    return path
 
 
 def load_run(run_dir: Path) -> SavedRun:

@@ -6,8 +6,8 @@ Each job folder (``<sweep>/<job number>``) holds ``metrics.json`` (with ``status
 is the replicate axis, every other swept key defines the *setting*. Per setting the metrics of the
 jobs with ``status: ok`` are reduced to mean ± standard error (see :func:`mean_se`).
 
-:class:`SummaryCallback` writes the summary when a multirun ends (registered in
-``configs/train.yaml`` under ``hydra.callbacks``) and makes the command exit 1 if any job failed;
+:class:`~bnnlv.runs.sweep_callback.SummaryCallback` writes the summary when a multirun ends and
+makes the command exit 1 if any job failed;
 ``bnnlv summarize <sweep dir>`` rebuilds the same files from the folders alone.
 """
 
@@ -23,8 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from bnnlv.report.sweep_plot import plot_sweep
 from bnnlv.runs.results import METRICS_FILE, read_metrics, write_csv, write_text
@@ -213,39 +212,6 @@ def to_markdown(
     lines += _table(columns, table.where(table.notna(), "").values.tolist())
     lines += [f"\n![{Path(name).stem} of the sweep]({name})" for name in figures]
     return "\n".join(lines) + "\n"
-
-
-class SummaryCallback(Callback):
-    """Hydra callback: summarise the sweep when the multirun ends. Jobs that are not ok join
-    ``runs.errors.FAILED_JOBS`` (whatever process or machine ran them), so the command exits 1.
-
-    A command other than ``train`` names its main ``metric``, the ``table_metrics`` of
-    summary.md and its own ``plots`` (dotted names of :data:`SweepPlot` functions) in its
-    config's ``hydra.callbacks.summary``.
-    """
-
-    def __init__(
-        self,
-        metric: str | None = None,
-        table_metrics: Sequence[str] = TABLE_METRICS,
-        plots: Sequence[str] = (),
-    ) -> None:
-        from hydra.utils import get_method
-
-        self.metric, self.table_metrics = metric, list(table_metrics)
-        self.plots: list[SweepPlot] = [get_method(name) for name in plots]
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from bnnlv.runs.errors import FAILED_JOBS
-
-        sweep_dir = Path(str(config.hydra.sweep.dir))
-        summary = summarize(sweep_dir, self.metric, self.table_metrics, self.plots)
-        n_ok = len(summary.jobs) - summary.n_failed
-        print(f"bnnlv: sweep: {n_ok} ok, {summary.n_failed} not ok → {sweep_dir / 'summary.md'}")
-        known = {path.resolve() for path in FAILED_JOBS}
-        for job in summary.jobs.loc[summary.jobs["status"] != "ok", "job"]:
-            if (sweep_dir / job).resolve() not in known:
-                FAILED_JOBS.append(sweep_dir / job)
 
 
 def summarize_main() -> None:

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from bnnlv.model.energy import exact_log_ratio
-from bnnlv.model.layers import BayesianLinear, BayesianMLP, select_layers
+from bnnlv.model.layers import BayesianLinear, BayesianMLP
 
 F64 = torch.float64
 
@@ -119,33 +119,6 @@ def test_bad_layer_arguments_are_rejected(kwargs: dict, text: str) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Layer selection and the MLP
-
-NAMES = ["layer0", "layer1", "layer2"]
-
-
-@pytest.mark.parametrize(
-    ("selector", "chosen"),
-    [
-        ("all", {0, 1, 2}),
-        (None, {0, 1, 2}),
-        ([], set()),
-        ([-1], {2}),
-        ([0, -1], {0, 2}),
-        ([-3], {0}),
-        (["layer1"], {1}),
-        ("layer1", {1}),
-        ([0, "layer2"], {0, 2}),
-    ],
-)
-def test_select_layers(selector: object, chosen: set[int]) -> None:
-    assert select_layers(selector, NAMES) == chosen  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize("selector", [[3], [-4], ["layer9"], "hidden", [True]])
-def test_select_layers_rejects_a_selector_naming_no_layer(selector: object) -> None:
-    bad = selector if isinstance(selector, str) else selector[0]  # type: ignore[index]
-    with pytest.raises(ValueError, match=repr(bad) if isinstance(bad, str) else str(bad)):
-        select_layers(selector, NAMES)  # type: ignore[arg-type]
 
 
 def test_mlp_partially_stochastic() -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import math
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from omegaconf import DictConfig
 
+from bnnlv import __version__ as bnnlv_version
 from tests.cli_inprocess import run_bnnlv
 
 TINY = ["trainer.max_epochs=3", "data.n_points=100", "model.hidden=[8]", "threads=1",
@@ -146,23 +147,45 @@ def test_cfg_job_prints_the_config(tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir())  # printing the config runs nothing
 
 
-def test_train_help_lists_the_config_groups(tmp_path: Path) -> None:
-    result = bnnlv("train", "--help", cwd=tmp_path)
+def test_train_help_explains_every_key_sweeps_and_resume(tmp_path: Path) -> None:
+    result = bnnlv("train", "--help", "model=mlp", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    section = result.stdout.split("== Configuration groups ==")[1].split("== Config ==")[0]
-    groups = {
-        name.strip(): {option.strip() for option in options.split(",")}
-        for name, options in (line.split(":", 1) for line in section.splitlines() if ": " in line)
+    text = result.stdout
+    assert "-m KEY=V1,V2" in text and "--multirun" in text and "resume=DIR" in text
+    groups = entries(text, "Config groups", "Keys")
+    assert groups["model: bnn, bnn_lv, het_mlp, mlp [mlp]"]  # the override shows
+    assert any("seed_tutorial" in group for group in groups)
+    keys = {entry.split("=")[0]: (entry, text) for entry, text in entries(text, "Keys").items()}
+    assert "fraction of the prior" in keys["model.latent_init_var_frac"][1]
+    assert "M·L components" in keys["model.n_latent_test"][1]
+    assert keys["model.latent"][0] == "model.latent=none"
+    assert not list(tmp_path.iterdir())  # help runs nothing
+
+
+def entries(text: str, start: str, end: str = "Other flags") -> dict[str, str]:
+    """The entries between the headings ``start`` and ``end`` of a help text: each an indented
+    line and its description, indented further, on the next."""
+    lines = text.split(f"\n{start}")[1].split(f"\n{end}")[0].splitlines()[1:]
+    named = [line for line in lines if line.strip()]
+    return {
+        entry.strip(): about.strip() for entry, about in zip(named[::2], named[1::2], strict=True)
     }
-    assert set(groups) >= {"model", "data", "prior", "trainer", "experiment"}
-    assert groups["model"] >= {"bnn", "bnn_lv", "mlp"}
-    assert "seed_tutorial" in groups["experiment"]
-    assert "toy_heteroscedastic" in groups["data"]
-    assert groups["trainer"] >= {"cpu", "gpu"}
-    assert "default" in groups["prior"]
 
 
-def test_bnnlv_help_lists_commands(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+def test_evaluate_and_predict_help_list_only_what_they_take(tmp_path: Path, command: str) -> None:
+    result = bnnlv(command, "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    groups = [entry.split(":")[0] for entry in entries(result.stdout, "Config groups", "Keys")]
+    assert groups == ["data"]  # not model, trainer or launcher: the run's own are used
+    assert entries(result.stdout, "Keys")["run_dir=???"].startswith("the run folder to load")
+
+
+def test_bnnlv_alone_shows_the_usage_and_exits_2_and_version(tmp_path: Path) -> None:
+    alone = bnnlv(cwd=tmp_path)
+    assert alone.returncode == 2 and "usage: bnnlv COMMAND" in alone.stderr
+    version = bnnlv("--version", cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout.strip() == f"bnnlv {bnnlv_version}"
     result = bnnlv("--help", cwd=tmp_path)
     assert result.returncode == 0
     assert "commands:" in result.stdout and "train" in result.stdout
@@ -189,14 +212,21 @@ def test_multirun_makes_one_folder_per_job_and_runs_bnn_and_mlp(tmp_path: Path) 
     assert stochastic == {"all", "[]"}  # model=bnn and model=mlp
 
 
-def test_freeze_imports_leaves_the_imported_objects_out_of_collection() -> None:
-    from bnnlv.runs.cli import freeze_imports
+FOLDER_NAME = re.compile(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(-\d+)?")
 
-    gc.unfreeze()
-    tracked = len(gc.get_objects())
-    try:
-        freeze_imports()
-        assert gc.get_freeze_count() >= 0.9 * tracked
-        assert len(gc.get_objects()) < 0.1 * tracked  # what a collection still walks
-    finally:
-        gc.unfreeze()
+
+def test_one_folder_name_scheme_and_a_log_file_only_with_something_in_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Runs and evaluations are <date>_<time>[-k] folders, sorting as they started; the command's
+    log (train.log) holds what was logged (the clamped batch's warning) or does not exist."""
+    monkeypatch.chdir(tmp_path)
+    assert run_bnnlv(monkeypatch, "train", *TINY, "plots=false", "data.batch_size=5000") == 0
+    assert run_bnnlv(monkeypatch, "train", *TINY, "plots=false", "data.n_points=300") == 0
+    warned, quiet = sorted((tmp_path / "outputs").iterdir())
+    assert FOLDER_NAME.fullmatch(warned.name) and FOLDER_NAME.fullmatch(quiet.name)
+    assert "data.batch_size=5000 is larger than" in (warned / "train.log").read_text()
+    assert not (quiet / "train.log").exists()
+    assert run_bnnlv(monkeypatch, "evaluate", f"run_dir={quiet}", "plots=false") == 0
+    (evaluated,) = (quiet / "evaluate").iterdir()
+    assert FOLDER_NAME.fullmatch(evaluated.name)

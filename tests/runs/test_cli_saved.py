@@ -88,6 +88,8 @@ def test_evaluate_without_a_run_folder_fails_in_one_line(
     assert code == 1
     err = capsys.readouterr().err
     assert "not a bnnlv run folder" in err and "Traceback" not in err
+    assert run_bnnlv(monkeypatch, "evaluate", f"run_dir={tmp_path / 'empty'}") == 1
+    assert not list((tmp_path / "empty").iterdir())  # no evaluate/<date>_<time>/ left behind
 
 
 def test_predict_new_inputs_in_original_units(

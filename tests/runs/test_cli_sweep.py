@@ -19,7 +19,7 @@ SUMMARY_FILES = ("summary.csv", "summary_by_setting.csv", "summary.md")
 
 def sweep_folders(root: Path) -> list[Path]:
     """The sweep folders the default ``hydra.sweep.dir`` created under ``root``."""
-    return sorted(p for p in (root / "outputs" / "multirun").glob("*/*") if p.is_dir())
+    return sorted(p for p in (root / "outputs" / "multirun").glob("*") if p.is_dir())
 
 
 def statuses(sweep: Path) -> list[str]:
@@ -121,7 +121,7 @@ def test_slurm_preset_composes_a_submitit_slurm_launcher(
     assert launcher["_target_"].endswith("SlurmLauncher")
     assert launcher["partition"] == "gpu" and launcher["cpus_per_task"] == 2
     assert launcher["submitit_folder"] == "${hydra.sweep.dir}/.submitit/%j"
-    assert cfg.hydra.callbacks.summary._target_ == "bnnlv.runs.sweep.SummaryCallback"
+    assert cfg.hydra.callbacks.summary._target_ == "bnnlv.runs.sweep_callback.SummaryCallback"
     assert not list(tmp_path.iterdir())
 
 

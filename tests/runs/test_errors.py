@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -33,6 +34,12 @@ from tests.cli_inprocess import TINY, run_bnnlv
 
 def train(monkeypatch: pytest.MonkeyPatch, run_dir: Path, *overrides: str) -> int:
     return run_bnnlv(monkeypatch, "train", *TINY, f"hydra.run.dir={run_dir}", *overrides)
+
+
+def train_unnamed(monkeypatch: pytest.MonkeyPatch, cwd: Path, *overrides: str) -> int:
+    """``bnnlv train`` from ``cwd`` into the folder it claims itself (outputs/<date>_<time>)."""
+    monkeypatch.chdir(cwd)
+    return run_bnnlv(monkeypatch, "train", *TINY, *overrides)
 
 
 def one_error_line(err: str) -> str:
@@ -73,7 +80,19 @@ COMPOSE_ERRORS = [
     ("data=nope", ["data=nope", "toy_heteroscedastic"]),
     ("foo=1", ["unknown key foo", "foo=1", "alpha", "model"]),
     ("model.fooo=1", ["unknown key model.fooo", "hidden", "n_samples_train"]),
+    ("max_epochs=5", ["unknown key max_epochs", "did you mean trainer.max_epochs?"]),
+    ("model.latent_dims=2", ["unknown key model.latent_dims", "did you mean model.latent_dim?"]),
     ("alpha=[", ["cannot parse", "["]),
+    # Hydra's own way out is kept: a list, a quoted string, or a sweep
+    (
+        "alpha=0.5,1",
+        [
+            "Ambiguous value for argument 'alpha=0.5,1'",
+            "use key=[value1,value2]",
+            "quote the value",
+            "add --multirun",
+        ],
+    ),
 ]
 
 
@@ -94,7 +113,8 @@ def test_uncomposable_command_line(
 
 
 # ---------------------------------------------------------------------------------------------
-# Bad values: the run folder exists and says failed, with the same reason (exit 1)
+# Bad values: one line (exit 1), and no run folder left: a single run that made no update has
+# nothing to keep (a sweep's job keeps its folder, saying failed, for the summary)
 
 CONFIG_ERRORS = [
     ("alpha=2", ["alpha", "[0, 1]", "got 2"]),
@@ -130,28 +150,36 @@ def test_bad_value_fails_the_run_in_one_line(
     override: str,
     words: list[str],
 ) -> None:
-    run_dir = tmp_path / "run"
-    assert train(monkeypatch, run_dir, override) == 1
+    assert train_unnamed(monkeypatch, tmp_path, override) == 1
     line = one_error_line(capsys.readouterr().err)
     for word in words:
         assert word in line
-    assert str(run_dir) in line
-    record = metrics(run_dir)
-    assert record["status"] == "failed"
-    assert all(word in record["error"] for word in words)
-    assert record["checkpoint"] is None
-    assert_no_results(run_dir)
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_a_bad_value_is_reported_before_the_heavy_imports(tmp_path: Path) -> None:
+    """The check comes before torch, Lightning, pandas and matplotlib are imported (9-11 s of a
+    bad value's feedback was their import), and the refused run leaves no folder."""
+    code = (
+        "import sys\nfrom bnnlv.runs.cli import main\ntry:\n    main(['train', 'alpha=2'])\n"
+        "except SystemExit as stop:\n    print(stop.code, [m for m in ('torch', 'lightning', "
+        "'pandas', 'matplotlib') if m in sys.modules])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert result.stdout.split() == ["1", "[]"], result.stderr
+    assert one_error_line(result.stderr) == "bnnlv: error: alpha must be a number in [0, 1], got 2"
+    assert not (tmp_path / "outputs").exists()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
 def test_gpu_trainer_without_a_gpu(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    assert train(monkeypatch, tmp_path, "trainer=gpu") == 1
+    assert train_unnamed(monkeypatch, tmp_path, "trainer=gpu") == 1
     line = one_error_line(capsys.readouterr().err)
     assert "trainer.accelerator=gpu" in line and "trainer=cpu" in line
-    assert metrics(tmp_path)["status"] == "failed"
-    assert_no_results(tmp_path)
+    assert not (tmp_path / "outputs").exists()
 
 
 def test_batch_larger_than_the_training_set_is_clamped_with_a_warning(
@@ -173,11 +201,10 @@ def test_batch_larger_than_the_training_set_is_clamped_with_a_warning(
 def test_non_finite_data_names_split_row_and_column(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    assert train(monkeypatch, tmp_path, f"data._target_={__name__}.NaNToy") == 1
+    assert train_unnamed(monkeypatch, tmp_path, f"data._target_={__name__}.NaNToy") == 1
     line = one_error_line(capsys.readouterr().err)
     assert "x_train" in line and "nan" in line and "row 3" in line and "column 'x'" in line
-    assert metrics(tmp_path)["status"] == "failed"
-    assert_no_results(tmp_path)
+    assert not (tmp_path / "outputs").exists()
 
 
 def test_missing_data_file(
@@ -185,13 +212,13 @@ def test_missing_data_file(
 ) -> None:
     missing = tmp_path / "no_such.csv"
     not_toy = [arg for arg in TINY if not arg.startswith("data.")]
-    code = run_bnnlv(monkeypatch, "train", *not_toy, f"hydra.run.dir={tmp_path / 'run'}",
-                     "data=csv", f"data.path={missing}", "data.targets=[y]")  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    code = run_bnnlv(monkeypatch, "train", *not_toy, "data=csv", f"data.path={missing}",
+                     "data.targets=[y]")  # fmt: skip
     assert code == 1
     line = one_error_line(capsys.readouterr().err)
     assert str(missing) in line and "not found" in line
-    assert metrics(tmp_path / "run")["status"] == "failed"
-    assert_no_results(tmp_path / "run")
+    assert not (tmp_path / "outputs").exists()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,3 +431,62 @@ def test_hydra_full_error_set_by_the_user_shows_hydras_own_error(
     with pytest.raises(MissingConfigException):
         train(monkeypatch, tmp_path, "model=foo")
     assert os.environ["HYDRA_FULL_ERROR"] == "1"
+
+
+# ---------------------------------------------------------------------------------------------
+# Ctrl-C or SIGTERM before training: during the imports of torch and Lightning, or while Hydra
+# sets the run up. One line, 128 + signal, and nothing left that looks like a run.
+
+PROC_STATUS = Path("/proc/self/status")
+
+
+def catches_sigterm(pid: int) -> bool:
+    """Whether process ``pid`` handles SIGTERM: Python leaves it at the default, so a handler
+    there is bnnlv's (bnnlv.runs.interrupts), installed before anything heavy is imported."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    found = re.search(r"^SigCgt:\s*([0-9a-f]+)$", status, flags=re.MULTILINE)
+    return found is not None and bool(int(found.group(1), 16) >> (signal.SIGTERM - 1) & 1)
+
+
+@pytest.mark.skipif(not PROC_STATUS.exists(), reason="reads the signal mask from /proc")
+@pytest.mark.parametrize(
+    ("signum", "delay"),
+    [(signal.SIGINT, 0.0), (signal.SIGINT, 0.2), (signal.SIGINT, 0.8), (signal.SIGTERM, 0.0),
+     (signal.SIGTERM, 0.5)],
+    ids=["SIGINT-at-once", "SIGINT-0.2s", "SIGINT-0.8s", "SIGTERM-at-once", "SIGTERM-0.5s"],
+)  # fmt: skip
+def test_an_interrupt_during_the_imports_is_one_line(
+    tmp_path: Path, signum: signal.Signals, delay: float
+) -> None:
+    """``delay`` seconds after bnnlv took over the signals (Python is up: the imports of Hydra,
+    torch and Lightning are still to come). Whatever it cuts, the user reads one line; a run folder
+    is left only if the run had trained, and then it says ``interrupted``."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bnnlv", "train", *TINY, "trainer.max_epochs=1000000"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while process.poll() is None and not catches_sigterm(process.pid):
+        assert time.monotonic() < deadline, "bnnlv never installed its signal handlers"
+        time.sleep(0.001)
+    time.sleep(delay)
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signum, err
+    assert err.count("\n") == 1 and err.startswith(f"bnnlv: interrupted by {signum.name}"), err
+    assert "Traceback" not in out + err and "FakeTensor" not in out + err
+    for run in (tmp_path / "outputs").glob("*"):
+        assert metrics(run)["status"] == "interrupted"
+
+
+def test_resume_of_a_run_stopped_before_training_says_what_to_do(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A sweep job stopped during the imports keeps its folder (for the summary), with no
+    checkpoint: resume= says so in one line and how to start it again."""
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / "metrics.json").write_text('{"status": "interrupted"}')
+    assert run_bnnlv(monkeypatch, "train", f"resume={tmp_path}") == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert "stopped before it began" in line and "start it again" in line

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -9,8 +10,10 @@ import pytest
 
 from bnnlv.runs.folders import (
     RESUMED_HYDRA_SUBDIR,
+    checkpoint_path,
     claim_dir,
     hydra_subdir,
+    release_claimed,
     release_if_unused,
     run_dir,
 )
@@ -75,3 +78,46 @@ def test_a_folder_with_results_or_not_claimed_here_is_kept(tmp_path: Path) -> No
     sibling = Path(claim_dir(str(tmp_path / "run" / "evaluate" / "u")))
     assert release_if_unused(sibling)
     assert (tmp_path / "run" / "evaluate").is_dir()  # its other folder still lives there
+
+
+def test_checkpoint_path_names_what_is_missing_and_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"run_dir=.*: not a bnnlv run folder \(no config.yaml\)"):
+        checkpoint_path(tmp_path)
+    (tmp_path / "metrics.json").write_text('{"status": "interrupted"}')  # stopped while set up
+    with pytest.raises(ValueError, match=r"resume=.*: the run stopped before it began "
+                       r"\(no config.yaml\): start it again"):  # fmt: skip
+        checkpoint_path(tmp_path, "resume")
+    (tmp_path / "config.yaml").write_text("seed: 0\n")
+    with pytest.raises(ValueError, match=r"resume=.*: no checkpoint at checkpoints/last\.ckpt "
+                       r"\(the run stopped before its first update\): start it again"):  # fmt: skip
+        checkpoint_path(tmp_path, "resume")
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
+    assert checkpoint_path(tmp_path) == tmp_path / "checkpoints" / "last.ckpt"
+
+
+def test_a_run_folder_holding_only_the_record_of_its_stop_is_released(tmp_path: Path) -> None:
+    """A run that stopped before its first update: Hydra's record, and the metrics.json the
+    caller names as its own; the log handler writing into the folder is closed."""
+    folder = Path(claim_dir(str(tmp_path / "outputs" / "2026-01-01_10-00-00")))
+    (folder / ".hydra").mkdir()
+    (folder / "metrics.json").write_text("{}")
+    log = logging.FileHandler(folder / "train.log", delay=True)
+    logging.getLogger("bnnlv").addHandler(log)
+    try:
+        assert not release_if_unused(folder)  # metrics.json is not Hydra's: a caller names it
+        assert release_if_unused(folder, ["metrics.json"])
+        assert log not in logging.getLogger("bnnlv").handlers
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        logging.getLogger("bnnlv").removeHandler(log)
+
+
+def test_release_claimed_gives_back_every_unused_folder_claimed_here(tmp_path: Path) -> None:
+    """What an interrupt outside the task leaves: claimed folders with no more than Hydra's
+    record go, one with anything else in it stays."""
+    unused, used = claim_dir(str(tmp_path / "a")), claim_dir(str(tmp_path / "b"))
+    (Path(unused) / ".hydra").mkdir()
+    (Path(used) / "predictions.csv").write_text("x\n")
+    release_claimed()
+    assert not Path(unused).exists() and Path(used).exists()

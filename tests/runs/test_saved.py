@@ -12,7 +12,7 @@ import torch
 from bnnlv.data.columns import InputColumns
 from bnnlv.data.module import RegressionDataModule, Splits, Standardiser
 from bnnlv.model.lit_module import BNNLV
-from bnnlv.runs.saved import SavedRun, checkpoint_path, prediction_frame, score, validation_nll
+from bnnlv.runs.saved import SavedRun, prediction_frame, score, validation_nll
 from bnnlv.runs.state import SavedData
 
 RNG = np.random.default_rng(0)
@@ -78,11 +78,3 @@ def test_prediction_columns_per_target_in_original_units() -> None:
     np.testing.assert_allclose(columns["epistemic_std_u"], 0.0, atol=1e-6)
     variance = columns["epistemic_std_v"] ** 2 + columns["aleatoric_std_v"] ** 2
     np.testing.assert_allclose(columns["std_v"] ** 2, variance)
-
-
-def test_checkpoint_path_names_what_is_missing(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"not a bnnlv run folder \(no config.yaml\)"):
-        checkpoint_path(tmp_path)
-    (tmp_path / "config.yaml").write_text("seed: 0\n")
-    with pytest.raises(ValueError, match=r"no checkpoint at checkpoints/last\.ckpt"):
-        checkpoint_path(tmp_path)
