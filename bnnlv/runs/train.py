@@ -79,9 +79,12 @@ def build(cfg: DictConfig) -> tuple[RegressionDataModule, BNNLV]:
 def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Fit the configured model and write the whole results folder; return the metrics.
 
-    In a distributed run only global rank 0 writes; the other processes fit and return.
+    In a distributed run only global rank 0 writes; the other processes fit and return (each
+    says so in its log, ``<run>/train_ddp_process_<rank>.log``).
     """
-    if getattr(rank_zero_only, "rank", 0) != 0:
+    rank = getattr(rank_zero_only, "rank", 0)
+    if rank != 0:
+        log.info("distributed process %d trains with process 0, which writes %s", rank, run_dir)
         return _train(cfg, run_dir, RunCheckpoints(run_dir / "checkpoints", None))
     checkpoints = RunCheckpoints(run_dir / "checkpoints", cfg.get("checkpoint_every"))
     return recorded(cfg, run_dir, checkpoints, lambda: _train(cfg, run_dir, checkpoints))

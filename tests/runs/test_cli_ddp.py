@@ -23,7 +23,7 @@ def test_two_process_ddp_on_cpu_writes_one_results_folder(tmp_path: Path) -> Non
         cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    (run_dir,) = (p for p in (tmp_path / "outputs").glob("*/*") if p.is_dir())
+    (run_dir,) = (p for p in (tmp_path / "outputs").glob("*") if p.is_dir())
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["status"] == "ok" and metrics["epochs"] == 2
     assert metrics["steps"] == 2 * 5  # 2 epochs of 5 batches of 10 (shared by 2 processes)
