@@ -112,6 +112,16 @@ def test_uncomposable_command_line(
     assert "HYDRA_FULL_ERROR" not in os.environ
 
 
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+def test_a_group_the_command_does_not_take(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """evaluate and predict use the run's own model and trainer: choosing one is refused."""
+    assert run_bnnlv(monkeypatch, command, "run_dir=/no/such/run", "model=mlp") == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "model: this command takes no model option" in line and "--help" in line
+
+
 # ---------------------------------------------------------------------------------------------
 # Bad values: one line (exit 1), and no run folder left: a single run that made no update has
 # nothing to keep (a sweep's job keeps its folder, saying failed, for the summary)

@@ -63,8 +63,11 @@ def log(epochs: range, value: float) -> pd.DataFrame:
 def test_logs_before_the_stop_are_joined_with_the_resumed_ones(tmp_path: Path) -> None:
     (tmp_path / "logs").mkdir()
     log(range(4), 1.0).to_csv(tmp_path / LOG_FILE, index=False)  # epochs 0-3 logged, then stop
+    (tmp_path / "logs" / "hparams.yaml").write_text("{}\n")
     set_aside_logs(tmp_path)
     assert (tmp_path / LOG_BEFORE).is_file() and not (tmp_path / LOG_FILE).exists()
+    # Lightning warns "Previous log files in this directory will be deleted" unless it is empty
+    assert not list((tmp_path / "logs").iterdir())
     log(range(2, 6), 2.0).to_csv(tmp_path / LOG_FILE, index=False)  # resumed from epoch 2
     join_logs(tmp_path)
     joined = pd.read_csv(tmp_path / LOG_FILE)
