@@ -391,7 +391,8 @@ def test_an_interrupt_between_optimiser_steps_waits_for_the_whole_update(
 ) -> None:
     """Ctrl-C landing after the weights' step and before the latent table's: with the runner's
     guard (interrupts_deferred, handed in as update_guard) the update finishes (both steps) before
-    KeyboardInterrupt surfaces, so a checkpoint never holds half an update."""
+    KeyboardInterrupt surfaces, so a checkpoint never holds half an update. Python's own SIGINT
+    handler is set for the test: a shell starts a background job with SIGINT ignored."""
     model = _model(n_train=40, batch_size=8)
     model.update_guard = interrupts_deferred
     optimisers = model.configure_optimizers()
@@ -408,8 +409,12 @@ def test_an_interrupt_between_optimiser_steps_waits_for_the_whole_update(
         monkeypatch.setattr(optimiser, "step", step)
     monkeypatch.setattr(model, "optimizers", lambda: optimisers)
     monkeypatch.setattr(model, "manual_backward", lambda loss: loss.backward())
-    with pytest.raises(KeyboardInterrupt):
-        model.training_step([_batch()], 0)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            model.training_step([_batch()], 0)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert calls == ["weights", "table"]
 
 
