@@ -38,7 +38,7 @@ from bnnlv.model.latent import AmortisedLatent, PerPointLatent, log_norm_prior
 from bnnlv.model.layers import BayesianMLP
 from bnnlv.model.legacy import upgrade_state_dict
 from bnnlv.model.likelihood import HomoscedasticNoise, make_noise
-from bnnlv.model.optim import RowAdam
+from bnnlv.model.optim import LeanAdam, RowAdam
 from bnnlv.model.predictive import Prediction, gaussian_log_lik, predict_in_chunks
 
 # Per-point tables from this many rows on get sparse gradients in single-process CPU training: the
@@ -488,9 +488,9 @@ class BNNLV(L.LightningModule):
         noise = list(self.noise.parameters())  # a heteroscedastic head is part of the network
         if noise:
             groups.append({"params": noise, "lr": self.noise_lr})
-        # fused: one kernel updates every parameter (CPU and CUDA, torch ≥ 2.4); the per-tensor
-        # loop of the default implementation was ≈ 0.3 ms of a ≈ 3 ms step of the default model.
-        optimizers: list[torch.optim.Optimizer] = [torch.optim.Adam(groups, lr=self.lr, fused=True)]
+        # torch's fused Adam (one kernel for every parameter; its per-tensor loop was ≈ 0.3 ms of a
+        # ≈ 3 ms step of the default model), stepped without Adam.step's set-up (optim.LeanAdam)
+        optimizers: list[torch.optim.Optimizer] = [LeanAdam(groups, lr=self.lr)]
         if isinstance(self.latent, PerPointLatent):
             optimizers.append(RowAdam(list(self.latent.parameters()), lr=self.latent_lr))
         elif self.latent is not None:

@@ -22,7 +22,7 @@ import bnnlv.model.lit_module
 from bnnlv.data.module import GroupedBatches, TensorBatches
 from bnnlv.model.layers import NetworkSample
 from bnnlv.model.lit_module import BNNLV
-from bnnlv.model.optim import RowAdam
+from bnnlv.model.optim import LeanAdam, RowAdam
 from bnnlv.model.predictive import gaussian_log_lik
 from bnnlv.runs.interrupts import interrupts_deferred
 
@@ -197,7 +197,7 @@ def test_latent_none_has_no_latent_input() -> None:
 
 def test_optimisers_per_latent_kind() -> None:
     per_point = _model(latent="per_point").configure_optimizers()
-    assert [type(o) for o in per_point] == [torch.optim.Adam, RowAdam]
+    assert [type(o) for o in per_point] == [LeanAdam, RowAdam]
     amortised = _model(latent="amortised")
     (adam,) = amortised.configure_optimizers()
     optimised = {id(p) for group in adam.param_groups for p in group["params"]}
