@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup train test test-all lint format typecheck clean bench bench-toy bench-wet-chicken bench-uci bench-policy
+.PHONY: help setup train test test-all lint format typecheck clean bench bench-toy bench-wet-chicken bench-uci bench-policy bench-tutorial
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-14s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ bench-policy: $(STAMP) ## Wet-Chicken policy search, Table 1 analogue + risk gri
 
 bench-uci: $(STAMP) ## UCI benchmark, all splits (ARGS='--splits 0-2 --jobs 2') → outputs/benchmarks/uci.md
 	$(BIN)/python scripts/bench_uci.py $(ARGS)
+
+bench-tutorial: $(STAMP) ## the published tutorial vs experiment=seed_tutorial, side by side (ARGS='--repeats 3'; its venv: bash scripts/tutorial/setup_luq.sh) → outputs/benchmarks/tutorial.md
+	$(BIN)/python scripts/bench_tutorial.py $(ARGS)
 
 clean: ## remove outputs/, caches and build files (keeps .venv)
 	rm -rf outputs build dist .pytest_cache .ruff_cache .mypy_cache

@@ -39,11 +39,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 
 from bnnlv.data.module import RegressionDataModule, Splits
-from bnnlv.runs.benchmark import BENCH_DIR, compose_config, markdown_table, write_report
-from bnnlv.runs.results import read_metrics, write_json
+from bnnlv.runs.benchmark import (
+    BENCH_DIR,
+    bnnlv_train,
+    compose_config,
+    markdown_table,
+    write_report,
+)
+from bnnlv.runs.results import write_json
 
 FULL = {"rows": 1_000_000, "batches": (1_000, 10_000, 100_000), "epochs": {}, "points": 10_000,
         "samples": (50, 20), "entropy_points": 1_000, "quantile_components": 5_000}  # fmt: skip
@@ -144,26 +149,6 @@ def run_train_case(rows: int, batch: int, args: argparse.Namespace) -> dict[str,
     if done.returncode != 0:
         raise RuntimeError(f"train case batch {batch} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def bnnlv_train(overrides: list[str], run_dir: Path) -> dict[str, Any]:
-    """Run ``bnnlv train`` as a command: its wall seconds, fit seconds, steps and test NLL."""
-    program = Path(sys.executable).with_name("bnnlv")
-    command = [str(program)] if program.is_file() else [sys.executable, "-m", "bnnlv.runs.cli"]
-    command += ["train", *overrides, f"hydra.run.dir={run_dir}"]
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
-    metrics = read_metrics(run_dir)
-    cfg = OmegaConf.load(run_dir / "config.yaml")
-    batch = min(cfg.data.batch_size, metrics["n_train"])
-    steps = metrics["epochs"] * -(-metrics["n_train"] // batch)
-    return {"wall_seconds": wall, "fit_seconds": metrics["fit_seconds"], "steps": steps,
-            "batch": batch, "samples": cfg.model.n_samples_train,
-            "ms_per_step": metrics["fit_seconds"] / steps * 1e3,
-            "test_nll_standardised": metrics["test_nll_standardised"]}  # fmt: skip
 
 
 def timed(fn: Any, device: str) -> float:

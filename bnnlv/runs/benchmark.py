@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -22,10 +24,10 @@ from typing import Any
 
 import numpy as np
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from bnnlv.runs.folders import config_dir
-from bnnlv.runs.results import write_text
+from bnnlv.runs.results import read_metrics, write_text
 
 BENCH_DIR = Path("outputs") / "benchmarks"
 # Every benchmark run: quiet, no figures, one torch thread (runs go in parallel instead).
@@ -91,6 +93,26 @@ def run_job(job: Job, root: Path) -> dict[str, Any]:
         return get_method(job.runner)(compose_config([*QUIET, *job.overrides], job.config), run_dir)
     except Exception as error:
         return {"status": "failed", "error": f"{type(error).__name__}: {error}"}
+
+
+def bnnlv_train(overrides: list[str], run_dir: Path) -> dict[str, Any]:
+    """Run ``bnnlv train`` as a command: its wall seconds, fit seconds, steps and test NLL."""
+    program = Path(sys.executable).with_name("bnnlv")
+    command = [str(program)] if program.is_file() else [sys.executable, "-m", "bnnlv.runs.cli"]
+    command += ["train", *overrides, f"hydra.run.dir={run_dir}"]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    metrics = read_metrics(run_dir)
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    batch = min(cfg.data.batch_size, metrics["n_train"])
+    steps = metrics["epochs"] * -(-metrics["n_train"] // batch)
+    return {"wall_seconds": wall, "fit_seconds": metrics["fit_seconds"], "steps": steps,
+            "batch": batch, "samples": cfg.model.n_samples_train,
+            "ms_per_step": metrics["fit_seconds"] / steps * 1e3,
+            "test_nll_standardised": metrics["test_nll_standardised"]}  # fmt: skip
 
 
 def run_jobs(
