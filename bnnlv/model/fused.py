@@ -193,17 +193,17 @@ def set_grads(
 ) -> None:
     """Write a FusedStep's gradient into the parameters' ``.grad`` (replacing what was there);
     the latent's as fused_latent.set_latent_grads writes it."""
-    offset = 0
-    fixed = iter(step.grad_fixed)
-    for layer in network.bayesian_layers:
-        if not layer.stochastic:
-            layer.weight_mean.grad, layer.bias_mean.grad = next(fixed)
-            continue
-        for mean, rho in zip(layer.means(), layer.rhos(), strict=True):
-            size = mean.numel()
-            mean.grad = step.grad_mean[offset : offset + size].view_as(mean)
-            rho.grad = step.grad_rho[offset : offset + size].view_as(rho)
-            offset += size
+    layers = network.bayesian_layers
+    for layer, (grad_w, grad_b) in zip(
+        [layer for layer in layers if not layer.stochastic], step.grad_fixed, strict=True
+    ):
+        layer.weight_mean.grad, layer.bias_mean.grad = grad_w, grad_b
+    means = [t for layer in layers if layer.stochastic for t in layer.means()]
+    rhos = [t for layer in layers if layer.stochastic for t in layer.rhos()]
+    sizes = [t.numel() for t in means]  # the [P] vectors are these tensors joined, in order
+    for params, grads in ((means, step.grad_mean), (rhos, step.grad_rho)):
+        for param, grad in zip(params, grads.split(sizes), strict=True):
+            param.grad = grad.view_as(param)
     log_noise_var.grad = step.grad_log_noise_var
     if latent is not None and step.grad_rows is not None:
         set_latent_grads(latent, index, step.grad_rows, step.grad_inference)

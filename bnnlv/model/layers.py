@@ -255,24 +255,22 @@ class BayesianMLP(nn.Module):
             means = [layer.means() for layer in layers]
             return WeightDraw(means, zero.expand(n_samples), zero, empty, empty, empty[0])
         prior_var = stochastic[0].prior_var  # one prior for the whole network
-        mean = torch.cat([t.reshape(-1) for layer in stochastic for t in layer.means()])
+        mean_tensors = [t for layer in stochastic for t in layer.means()]
+        mean = torch.cat([t.reshape(-1) for t in mean_tensors])  # [P]
         rho = torch.cat([t.reshape(-1) for layer in stochastic for t in layer.rhos()])
         var = prior_var * torch.sigmoid(rho)  # [P]
         eps = torch.randn(
             (n_samples, mean.shape[0]), device=like.device, dtype=like.dtype, generator=generator
         )
         sample = torch.addcmul(mean, var.sqrt(), eps)  # [K, P]
-        weights: list[tuple[Tensor, Tensor]] = []
-        offset = 0
-        for layer in layers:
-            if not layer.stochastic:
-                weights.append(layer.means())
-                continue
-            d_in, d_out = layer.weight_mean.shape
-            w = sample[:, offset : offset + d_in * d_out].view(n_samples, d_in, d_out)
-            offset += d_in * d_out
-            weights.append((w, sample[:, offset : offset + d_out]))
-            offset += d_out
+        # each stochastic layer's (w [K, d_in, d_out], b [K, d_out]), in the order joined above
+        parts = iter(sample.split([t.numel() for t in mean_tensors], dim=1))
+        weights = [
+            (next(parts).view(n_samples, *layer.weight_mean.shape), next(parts))
+            if layer.stochastic
+            else layer.means()
+            for layer in layers
+        ]
         log_ratio = centred_log_ratio(sample, eps, prior_var)
         return WeightDraw(weights, log_ratio, centred_log_norm(var), sample, eps, var)
 

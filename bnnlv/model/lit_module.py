@@ -36,9 +36,10 @@ from bnnlv.model.entropy import NOISE_NODES
 from bnnlv.model.fused import FusedStep, fused_step, set_grads
 from bnnlv.model.latent import AmortisedLatent, PerPointLatent, log_norm_prior
 from bnnlv.model.layers import BayesianMLP
+from bnnlv.model.lean_adam import LeanAdam
 from bnnlv.model.legacy import upgrade_state_dict
 from bnnlv.model.likelihood import HomoscedasticNoise, make_noise
-from bnnlv.model.optim import LeanAdam, RowAdam
+from bnnlv.model.optim import RowAdam
 from bnnlv.model.predictive import Prediction, gaussian_log_lik, predict_in_chunks
 
 # Per-point tables from this many rows on get sparse gradients in single-process CPU training: the
@@ -489,7 +490,7 @@ class BNNLV(L.LightningModule):
         if noise:
             groups.append({"params": noise, "lr": self.noise_lr})
         # torch's fused Adam (one kernel for every parameter; its per-tensor loop was ≈ 0.3 ms of a
-        # ≈ 3 ms step of the default model), stepped without Adam.step's set-up (optim.LeanAdam)
+        # ≈ 3 ms step of the default model), stepped without Adam.step's set-up (model.lean_adam)
         optimizers: list[torch.optim.Optimizer] = [LeanAdam(groups, lr=self.lr)]
         if isinstance(self.latent, PerPointLatent):
             optimizers.append(RowAdam(list(self.latent.parameters()), lr=self.latent_lr))

@@ -1,6 +1,4 @@
-"""The optimisers BNNLV adds to torch's: RowAdam for the per-point tables, LeanAdam for the rest.
-
-RowAdam: Adam for per-point tables that moves only the rows that received a gradient.
+"""RowAdam: Adam for per-point tables that moves only the rows that received a gradient.
 
 The per-point posteriors q(z_n) are two [N, L] tables of which a minibatch touches S rows. Plain
 Adam would keep moving every absent row with its stale momentum; ``torch.optim.SparseAdam`` avoids
@@ -16,15 +14,9 @@ one CPU core, a third of a step at batch 1,000).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
-
-# Adam options the LeanAdam step implements: these at torch's defaults (the kernel takes them, but
-# BNNLV never sets them and they are not tested here).
-LEAN_ADAM_DEFAULTS = {"amsgrad": False, "maximize": False, "capturable": False,
-                      "differentiable": False, "decoupled_weight_decay": False}  # fmt: skip
 
 
 class RowAdam(torch.optim.Optimizer):
@@ -81,74 +73,4 @@ class RowAdam(torch.optim.Optimizer):
                 state["step"].index_copy_(0, rows, step)
                 state["exp_avg"].index_copy_(0, rows, exp_avg)
                 state["exp_avg_sq"].index_copy_(0, rows, exp_avg_sq)
-        return loss
-
-
-class _KernelLists(NamedTuple):
-    """The fused Adam kernel's tensor lists for one set of hyperparameters."""
-
-    params: list[Tensor]
-    grads: list[Tensor]
-    exp_avgs: list[Tensor]
-    exp_avg_sqs: list[Tensor]
-    steps: list[Tensor]
-
-
-class LeanAdam(torch.optim.Adam):
-    """``torch.optim.Adam(fused=True)`` with a shorter step: the same fused kernel, called once per
-    set of groups that share their hyperparameters, on lists gathered in one pass.
-
-    Adam.step's own set-up (a state walk with checks per parameter, grouping by device and dtype,
-    a kernel call per group) was ≈ 0.4 ms of the tutorial model's ≈ 5 ms update on a loaded CPU
-    core, 21 tensors in 3 groups; this step is ≈ 0.2 ms. Same state, state_dict and numbers as
-    torch's fused Adam (tested bit for bit); parameters without a gradient are skipped as there.
-    Groups must keep the options in ``LEAN_ADAM_DEFAULTS`` at torch's defaults, on one device
-    and dtype (the fused kernel's own requirement).
-    """
-
-    def __init__(self, params: Iterable[Any], lr: float = 1e-3) -> None:
-        super().__init__(params, lr=lr, fused=True)
-
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        super().add_param_group(param_group)
-        group = self.param_groups[-1]
-        for key, default in LEAN_ADAM_DEFAULTS.items():
-            if group[key] != default:
-                raise ValueError(f"LeanAdam needs {key}={default}, got {group[key]!r}")
-
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        # one kernel call per set of hyperparameters: (lr, β₁, β₂, ε, weight decay) → its tensors
-        calls: dict[tuple[Any, ...], _KernelLists] = {}
-        for group in self.param_groups:
-            key = (group["lr"], *group["betas"], group["eps"], group["weight_decay"])
-            lists = calls.setdefault(key, _KernelLists([], [], [], [], []))
-            for param in group["params"]:
-                if param.grad is None:
-                    continue
-                state = self.state[param]
-                if not state:  # as Adam._init_group sets up a fused Adam's state
-                    state["step"] = torch.zeros((), dtype=torch.float32, device=param.device)
-                    state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-                    state["exp_avg_sq"] = torch.zeros_like(
-                        param, memory_format=torch.preserve_format
-                    )
-                lists.params.append(param)
-                lists.grads.append(param.grad)
-                lists.exp_avgs.append(state["exp_avg"])
-                lists.exp_avg_sqs.append(state["exp_avg_sq"])
-                lists.steps.append(state["step"])
-        for (lr, beta1, beta2, eps, weight_decay), lists in calls.items():
-            if not lists.params:
-                continue
-            torch._foreach_add_(lists.steps, 1)
-            torch._fused_adam_(
-                lists.params, lists.grads, lists.exp_avgs, lists.exp_avg_sqs, [], lists.steps,
-                lr=lr, beta1=beta1, beta2=beta2, weight_decay=weight_decay, eps=eps,
-                amsgrad=False, maximize=False,
-            )  # fmt: skip
         return loss

@@ -21,8 +21,9 @@ from torch.distributions import Normal
 import bnnlv.model.lit_module
 from bnnlv.data.module import GroupedBatches, TensorBatches
 from bnnlv.model.layers import NetworkSample
+from bnnlv.model.lean_adam import LeanAdam
 from bnnlv.model.lit_module import BNNLV
-from bnnlv.model.optim import LeanAdam, RowAdam
+from bnnlv.model.optim import RowAdam
 from bnnlv.model.predictive import gaussian_log_lik
 from bnnlv.runs.interrupts import interrupts_deferred
 
