@@ -49,6 +49,7 @@ def test_report_gives_each_repeats_ratio_and_the_median_against_the_target(
     assert "| 1 | 80.0 | 8.0 | 0.100 | 1.200 | 1.030 |" in text
     assert "| 2 | 100.0 | 8.0 | 0.080 |" in text
     assert "**0.089**; target ≤ 0.125 (meets it)" in text  # median of 0.100, 0.080, 0.089
+    assert "bnnlv's extra overrides: none." in text
     report["bnnlv"] = [{"fit_seconds": 20.0, "test_nll_standardised": 1.03}] * 3
     assert "(misses it)" in bench.render(report)
 
