@@ -25,7 +25,7 @@ from bnnlv.runs.benchmark import BENCH_DIR, bnnlv_train, markdown_table, write_r
 from bnnlv.runs.results import write_json
 
 TUTORIAL = Path(__file__).resolve().parent / "tutorial" / "luq_seed.py"
-TARGET_RATIO = 1 / 8  # issue 17: bnnlv's fit ≤ 1/8 of the tutorial's, side by side
+TARGET_RATIO = 1 / 8  # the target: bnnlv's fit ≤ 1/8 of the tutorial's, side by side
 # What both runs share, and what differs between them (the report prints both lists).
 SAME = ("560 training points, batch 50 (12 updates an epoch), K = 10 samples an update",
         "BNN [50, 50, 50] with the latent z as an input, amortised q(z | x, y) by a [20] network",

@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,21 +26,14 @@ from lightning_uq_box.uq_methods import BNN_LV_VI_Batched_Regression
 from sklearn.model_selection import train_test_split
 from torch import nn
 
+# bnnlv is not installed in the tutorial's venv; its toy data module needs only what that venv has
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bnnlv.data.toy import heteroscedastic_generator
+
 
 def oracle(y_test: np.ndarray, x_test_standardised: np.ndarray) -> tuple[float, float]:
     """(NLL, R²) of the generator in standardised units: its data rebuilt as the datamodule does."""
-    np.random.seed(42)
-    n = 800
-    xs, ys = np.empty(n), np.empty(n)
-    for k in range(n):
-        r = np.random.rand()
-        if r < 1 / 3:
-            xs[k] = np.random.normal(-4, 0.4)
-        elif r < 2 / 3:
-            xs[k] = np.random.normal(0, 0.9)
-        else:
-            xs[k] = np.random.normal(4, 0.4)
-        ys[k] = 7 * np.sin(xs[k]) + 3 * np.abs(np.cos(xs[k] / 2)) * np.random.randn()
+    xs, ys = heteroscedastic_generator(800, seed=42)  # the datamodule's, bit for bit
     x_other, x_test, y_other, _ = train_test_split(
         xs[:, None], ys[:, None], test_size=0.2, random_state=42
     )

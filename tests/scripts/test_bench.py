@@ -3,7 +3,6 @@ the whole ``--quick`` run with every row of the table."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -13,7 +12,9 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench.py"
+from tests.scripts.conftest import SCRIPTS, load_script
+
+SCRIPT = SCRIPTS / "bench.py"
 ROWS = ["seed_tutorial fit", "default `bnnlv train`", "train batch 200", "train batch 1,000",
         "train batch 4,000", "predict", "predict with interval 0.9", "mixture quantiles",
         "entropy decomposition"]  # fmt: skip
@@ -21,11 +22,7 @@ ROWS = ["seed_tutorial fit", "default `bnnlv train`", "train batch 200", "train 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench")
 
 
 def test_synthetic_data_is_all_training_rows(bench: ModuleType) -> None:
