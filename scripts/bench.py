@@ -74,10 +74,10 @@ class SyntheticRegression(RegressionDataModule):
 
     def __init__(self, rows: int, features: int, batch_size: int, seed: int = 0) -> None:
         super().__init__(batch_size=batch_size, seed=seed)
-        self.rows, self.features = rows, features
+        self.rows, self.features, self.seed = rows, features, seed
 
     def load(self) -> Splits:
-        rng = np.random.default_rng(self.shuffle_seed)
+        rng = np.random.default_rng(self.seed)
         x = rng.standard_normal((self.rows, self.features), dtype=np.float32)
         w = rng.standard_normal((self.features, 1), dtype=np.float32) / np.sqrt(self.features)
         y = np.tanh(x @ w) + 0.1 * rng.standard_normal((self.rows, 1), dtype=np.float32)

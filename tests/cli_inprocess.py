@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import pytest
 
+from bnnlv.model.lit_module import BNNLV
 from bnnlv.runs.cli import COMMAND_ENV, main
 
 # A run of a few seconds: 2 epochs on 60 points, a small network, few predictive samples.
@@ -24,3 +26,16 @@ def run_bnnlv(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
         except SystemExit as stop:
             return stop.code if isinstance(stop.code, int) else 1
     return 0
+
+
+def stopping_at_epoch(epoch: int) -> Callable[[BNNLV], None]:
+    """A BNNLV.on_train_epoch_start that stops the fit (RuntimeError) when ``epoch`` begins: a
+    machine going away, for the resume tests."""
+    start_epoch = BNNLV.on_train_epoch_start
+
+    def stop(self: BNNLV) -> None:
+        if self.current_epoch == epoch:
+            raise RuntimeError("machine went away")
+        start_epoch(self)
+
+    return stop

@@ -3,10 +3,12 @@
 A data set is a subclass that implements ``load() -> Splits`` in raw units. The module
 standardises inputs and targets with TRAINING statistics (population std, a zero std replaced by
 1), keeps every split as one tensor on the training device, and serves minibatches by slicing a
-per-epoch permutation: no per-step collation of Python objects. Training minibatches reach the
-model in groups (:class:`GroupedBatches`). Whatever ``load`` returns is
-checked (:func:`check_splits`: numeric, finite, rows of x and y agree, training rows exist), and a
-batch size larger than the training set is clamped to it with a warning.
+per-epoch permutation: no per-step collation of Python objects. Minibatches carry the model's
+replica axis first (:class:`StackedBatches`: replica r's rows in its own order, from its own
+seed), and training minibatches reach the model in groups (:class:`GroupedBatches`). Whatever
+``load`` returns is checked (:func:`check_splits`: numeric, finite, rows of x and y agree,
+training rows exist), and a batch size larger than the training set is clamped to it with a
+warning.
 """
 
 from __future__ import annotations
@@ -161,27 +163,77 @@ class TensorBatches:
     def __len__(self) -> int:
         return -(-self.x.shape[0] // self.batch_size)
 
-    def __iter__(self) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+    def order(self) -> Tensor:
+        """This epoch's order of the rows [N]: a permutation drawn from the generator, or
+        0 … N − 1 when not shuffling (or when one minibatch holds every row)."""
         n = self.x.shape[0]
         if self.shuffle and self.batch_size < n:
-            order = torch.randperm(n, generator=self.generator).to(self.x.device)
-        else:
-            order = torch.arange(n, device=self.x.device)
+            return torch.randperm(n, generator=self.generator).to(self.x.device)
+        return torch.arange(n, device=self.x.device)
+
+    def indices(self, order: Tensor) -> Iterator[Tensor]:
+        """The minibatches' row indices [..., S] from orders [..., N] (any leading axes): this
+        process's share of each (see the class docstring)."""
         rank, world = process_share() if self.shard else (0, 1)
-        for start in range(0, n, self.batch_size):
-            index = order[start : start + self.batch_size]
+        for start in range(0, order.shape[-1], self.batch_size):
+            index = order[..., start : start + self.batch_size]
             if world > 1:
-                if index.shape[0] < world:
+                if index.shape[-1] < world:
                     continue
-                index = index[rank::world]  # this process's share of the minibatch
+                index = index[..., rank::world]  # this process's share of the minibatch
+            yield index
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+        for index in self.indices(self.order()):
             yield self.x[index], self.y[index], index
 
 
-Minibatch = tuple[Tensor, Tensor, Tensor]  # x [S, D_in], y [S, D_out], index [S]
+Minibatch = tuple[Tensor, Tensor, Tensor]  # x [R, S, D_in], y [R, S, D_out], index [R, S]
+
+
+class StackedBatches:
+    """The minibatches of several :class:`TensorBatches`, replica r's from ``parts[r]``, stacked
+    on a leading replica axis: (x [R, S, D_in], y [R, S, D_out], index [R, S]). Every part must
+    have as many rows and the same batch size (so every minibatch has the same S).
+
+    Each part draws its own order each epoch; a minibatch is then one gather per tensor for all
+    replicas: from the shared rows when every part holds the same tensors (an ensemble's members,
+    seeds of one data set), else from the parts' rows stacked [R, N, ·].
+    """
+
+    def __init__(self, parts: Sequence[TensorBatches]) -> None:
+        sizes = {(part.x.shape[0], part.batch_size) for part in parts}
+        if len(sizes) != 1:
+            raise ValueError(
+                f"replicas must have as many rows and the same batch size, got (rows, batch) "
+                f"{sorted(sizes)}"
+            )
+        self.parts = list(parts)
+        first = self.parts[0]
+        self.shared = all(part.x is first.x and part.y is first.y for part in self.parts)
+        self.x = first.x if self.shared else torch.stack([part.x for part in self.parts])
+        self.y = first.y if self.shared else torch.stack([part.y for part in self.parts])
+        self.replica = torch.arange(len(self.parts), device=first.x.device)[:, None]  # [R, 1]
+
+    @property
+    def generators(self) -> list[torch.Generator]:
+        """Each replica's shuffling generator (saved in checkpoints, see bnnlv.runs.state)."""
+        return [part.generator for part in self.parts]
+
+    def __len__(self) -> int:
+        return len(self.parts[0])
+
+    def __iter__(self) -> Iterator[Minibatch]:
+        orders = torch.stack([part.order() for part in self.parts])  # [R, N]
+        for index in self.parts[0].indices(orders):  # [R, S]
+            if self.shared:
+                yield self.x[index], self.y[index], index
+            else:
+                yield self.x[self.replica, index], self.y[self.replica, index], index
 
 
 class GroupedBatches:
-    """The minibatches of :class:`TensorBatches`, handed out ``size`` at a time (a list each).
+    """The minibatches of :class:`StackedBatches`, handed out ``size`` at a time (a list each).
 
     The training step runs one optimiser step per minibatch of the group. Lightning's own
     bookkeeping between batches (hooks, progress, signal checks) costs ≈ 0.8 ms, a third of a step
@@ -195,7 +247,7 @@ class GroupedBatches:
     (Lightning validates after the same one).
     """
 
-    def __init__(self, batches: TensorBatches, size: int, skip: int = 0) -> None:
+    def __init__(self, batches: StackedBatches, size: int, skip: int = 0) -> None:
         if size <= 0:
             raise ValueError(f"group size must be positive, got {size}")
         if skip < 0:
@@ -204,9 +256,9 @@ class GroupedBatches:
         self.skip = skip
 
     @property
-    def generator(self) -> torch.Generator:
-        """The shuffling generator."""
-        return self.batches.generator
+    def generators(self) -> list[torch.Generator]:
+        """The replicas' shuffling generators (saved in checkpoints, see bnnlv.runs.state)."""
+        return self.batches.generators
 
     def __len__(self) -> int:
         return -(-len(self.batches) // self.size)
@@ -226,14 +278,18 @@ class GroupedBatches:
 
 
 class RegressionDataModule(L.LightningDataModule):
-    """Base of every data set: subclasses implement :meth:`load` (raw units)."""
+    """Base of every data set: subclasses implement :meth:`load` (raw units).
+
+    The training rows are shuffled once per replica of the run's model, in the order seeded by
+    ``shuffle_seeds`` (by default the run's ``seed``; an ensemble's runner sets its members').
+    """
 
     def __init__(self, batch_size: int = 512, seed: int = 0) -> None:
         super().__init__()
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
             raise ValueError(f"data.batch_size must be a positive integer, got {batch_size!r}")
         self.batch_size = batch_size
-        self.shuffle_seed = seed
+        self.shuffle_seeds = [seed]
         self.device = torch.device("cpu")
         self._splits: Splits | None = None
         self._scaler: Standardiser | None = None
@@ -301,33 +357,57 @@ class RegressionDataModule(L.LightningDataModule):
         self._val = self.tensors("val")
 
     def resume_training(self, shuffle_states: Sequence[Tensor], done: int) -> None:
-        """Make the next :meth:`train_dataloader` continue an epoch: its first pass draws the
-        order from ``shuffle_states`` (:meth:`GroupedBatches.pass_start`) and leaves out the
-        first ``done`` minibatches."""
+        """Make the next :meth:`train_dataloader` continue an epoch: its first pass draws each
+        replica's order from its state in ``shuffle_states`` and leaves out the first ``done``
+        minibatches."""
         self._resume = (list(shuffle_states), done)
 
-    def train_dataloader(self) -> GroupedBatches:
-        generator = torch.Generator().manual_seed(self.shuffle_seed)
-        skip = 0
-        if self._resume is not None:
-            states, skip = self._resume
-            if states:  # none recorded: the order is drawn from the seed
-                generator.set_state(states[0])
-            self._resume = None
-        batches = TensorBatches(*self._train, self.batch_size, True, generator, shard=True)
-        return GroupedBatches(batches, TRAIN_GROUP, skip)
+    def train_batches(self) -> list[TensorBatches]:
+        """The training minibatches of each replica of the run: one per shuffle seed."""
+        orders = [torch.Generator().manual_seed(seed) for seed in self.shuffle_seeds]
+        return [
+            TensorBatches(*self._train, self.batch_size, True, order, shard=True)
+            for order in orders
+        ]
 
-    def val_dataloader(self) -> TensorBatches | list[TensorBatches]:
-        if self._val[0].shape[0] == 0:
-            return []
+    def val_batches(self) -> TensorBatches:
+        """The validation points in order, 8,192 at a time."""
         return TensorBatches(*self._val, 8192, False, torch.Generator())
+
+    def train_dataloader(self) -> GroupedBatches:
+        loader = training_loader(self.train_batches(), self._resume)
+        self._resume = None
+        return loader
+
+    def val_dataloader(self) -> StackedBatches | list[StackedBatches]:
+        """The run's validation points, [1, B, ·] a batch (one run); none if there are none."""
+        return [] if self._val[0].shape[0] == 0 else StackedBatches([self.val_batches()])
 
     def transfer_batch_to_device(
         self, batch: Minibatch | list[Minibatch], device: torch.device, dataloader_idx: int
     ) -> Minibatch | list[Minibatch]:
         """A batch already on ``device`` (sliced from the tensors there) is returned as it is:
         Lightning's generic walk over the batch costs ≈ 0.5 ms a step (10 % at batch 50)."""
-        parts = batch if isinstance(batch, list) else [batch]
-        if all(t.device == device for part in parts for t in part):
+        if on_device(batch, device):
             return batch
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
+
+def training_loader(
+    parts: Sequence[TensorBatches], resume: tuple[list[Tensor], int] | None
+) -> GroupedBatches:
+    """The replicas' training minibatches in groups; ``resume`` = (each replica's shuffling state
+    at the epoch's start, minibatches already trained) continues an epoch (RegressionDataModule.
+    resume_training), None starts afresh from the seeds."""
+    skip = 0
+    if resume is not None:
+        states, skip = resume
+        for part, state in zip(parts, states, strict=False):  # none: drawn from the seeds
+            part.generator.set_state(state)
+    return GroupedBatches(StackedBatches(parts), TRAIN_GROUP, skip)
+
+
+def on_device(batch: Minibatch | list[Minibatch], device: torch.device) -> bool:
+    """Whether every tensor of a minibatch (or a group of them) is on ``device`` already."""
+    parts = batch if isinstance(batch, list) else [batch]
+    return all(t.device == device for part in parts for t in part)

@@ -2,6 +2,8 @@
 
 Everything here is a pure function of tensors; the model code only produces its inputs.
 Spec: ``shared/docs/method.md`` §2 (Hernández-Lobato et al. 2016; Depeweg et al. 2017).
+The energies take any leading axes before the sample axis (the replica axis R of model.replicas:
+log_lik [R, K, S] gives one energy per replica, [R]); without them they are one model's.
 """
 
 from __future__ import annotations
@@ -26,13 +28,16 @@ def check_alpha(alpha: float) -> float:
 def check_sample_terms(
     log_lik: Tensor, log_ratio_w: Tensor, log_ratio_z: Tensor
 ) -> tuple[int, int]:
-    """(K, S) of the energy's sample-dependent inputs, log_lik [K, S], log_ratio_w [K] and
-    log_ratio_z [K, S]; ValueError naming the first that does not fit."""
-    if log_lik.dim() != 2:
-        raise ValueError(f"log_lik must be [K, S], got shape {tuple(log_lik.shape)}")
-    n_samples, batch = log_lik.shape
-    if log_ratio_w.shape != (n_samples,):
-        raise ValueError(f"log_ratio_w must be [K]={n_samples}, got {tuple(log_ratio_w.shape)}")
+    """(K, S) of the energy's sample-dependent inputs, log_lik [..., K, S], log_ratio_w [..., K]
+    and log_ratio_z [..., K, S]; ValueError naming the first that does not fit."""
+    if log_lik.dim() < 2:
+        raise ValueError(f"log_lik must be [..., K, S], got shape {tuple(log_lik.shape)}")
+    n_samples, batch = log_lik.shape[-2:]
+    if log_ratio_w.shape != log_lik.shape[:-1]:
+        raise ValueError(
+            f"log_ratio_w must be [..., K]={tuple(log_lik.shape[:-1])}, got "
+            f"{tuple(log_ratio_w.shape)}"
+        )
     if log_ratio_z.shape != log_lik.shape:
         raise ValueError(
             f"log_ratio_z must match log_lik {tuple(log_lik.shape)}, got {tuple(log_ratio_z.shape)}"
@@ -51,19 +56,20 @@ def bb_alpha_energy(
     n_data: int,
     alpha: float,
 ) -> Tensor:
-    r"""Minibatch estimate of the black-box α energy :math:`E_\alpha(q)` (a scalar, NOT per point).
+    r"""Minibatch estimate of the black-box α energy :math:`E_\alpha(q)` (NOT per point): a
+    scalar, or one per replica [R] with a leading replica axis on every tensor argument.
 
     ================  =========  ==================================================================
     symbol            argument   shape / meaning
     ================  =========  ==================================================================
-    LL_kn             log_lik    [K, S]  Σ_d log N(y_nd | f(x_n, z_kn; W_k), σ_d²)
-    N·log f(W_k)      log_ratio_w [K]    Σ_i [(v_i−λ)/(2λv_i) w_ki² + (m_i/v_i) w_ki], ONE value
-                                         per weight sample, at the W_k used in the forward pass
-    log f_n(z_kn)     log_ratio_z [K, S] Σ_l [(s_l²−γ)/(2γs_l²) z_knl² + (μ_nl/s_nl²) z_knl]
-    log Z_q(W)        log_norm_q_w []    Σ_i [½ log(2πv_i) + m_i²/(2v_i)]
-    log Z_p(W)        log_norm_p_w []    P · ½ log(2πλ)
-    log Z_q(z_n)      log_norm_q_z [S]   Σ_l [½ log(2πs_nl²) + μ_nl²/(2s_nl²)]
-    log Z_p(z)        log_norm_p_z []    L · ½ log(2πγ)
+    LL_kn             log_lik    [R, K, S]  Σ_d log N(y_nd | f(x_n, z_kn; W_k), σ_d²)
+    N·log f(W_k)      log_ratio_w [R, K]    Σ_i [(v_i−λ)/(2λv_i) w_ki² + (m_i/v_i) w_ki], ONE
+                                            value per weight sample, at the W_k of the forward
+    log f_n(z_kn)     log_ratio_z [R, K, S] Σ_l [(s_l²−γ)/(2γs_l²) z_knl² + (μ_nl/s_nl²) z_knl]
+    log Z_q(W)        log_norm_q_w [R]      Σ_i [½ log(2πv_i) + m_i²/(2v_i)]
+    log Z_p(W)        log_norm_p_w []       P · ½ log(2πλ)
+    log Z_q(z_n)      log_norm_q_z [R, S]   Σ_l [½ log(2πs_nl²) + μ_nl²/(2s_nl²)]
+    log Z_p(z)        log_norm_p_z []       L · ½ log(2πγ)
     N                 n_data             number of training points (the factor f(W) has power 1/N)
     α                 alpha              in [0, 1]
     ================  =========  ==================================================================
@@ -81,7 +87,7 @@ def bb_alpha_energy(
 
     Invariance used by the layers: adding the same constant ``c`` to ``log_ratio_w`` (every k)
     and to ``log_norm_q_w`` leaves :math:`\hat E` unchanged exactly, and so does adding ``c_n``
-    to ``log_ratio_z[:, n]`` and to ``log_norm_q_z[n]``. The layers drop the large constants
+    to ``log_ratio_z[..., n]`` and to ``log_norm_q_z[..., n]``. The layers drop the large constants
     :math:`Σ m²/(2v)` and :math:`Σ μ²/(2s²)` this way (see :func:`centred_log_ratio`), which keeps
     float32 from cancelling two numbers of order :math:`10^6`.
 
@@ -89,20 +95,23 @@ def bb_alpha_energy(
     """
     alpha = check_alpha(alpha)
     n_samples, batch = check_sample_terms(log_lik, log_ratio_w, log_ratio_z)
-    if log_norm_q_z.shape != (batch,):
-        raise ValueError(f"log_norm_q_z must be [S]={batch}, got {tuple(log_norm_q_z.shape)}")
+    leading = log_lik.shape[:-2]
+    if log_norm_q_z.shape != (*leading, batch):
+        raise ValueError(
+            f"log_norm_q_z must be [..., S]={(*leading, batch)}, got {tuple(log_norm_q_z.shape)}"
+        )
 
-    a = log_lik - log_ratio_w[:, None] / n_data - log_ratio_z  # [K, S]
+    a = log_lik - log_ratio_w.unsqueeze(-1) / n_data - log_ratio_z  # [R, K, S]
     if alpha == 0.0:
-        data_term = a.mean(dim=0)  # [S]   limit of T_n / α
+        data_term = a.mean(dim=-2)  # [R, S]   limit of T_n / α
     else:
-        data_term = (torch.logsumexp(alpha * a, dim=0) - math.log(n_samples)) / alpha  # [S]
+        data_term = (torch.logsumexp(alpha * a, dim=-2) - math.log(n_samples)) / alpha  # [R, S]
     scale = n_data / batch
     return (
-        -scale * data_term.sum()
+        -scale * data_term.sum(-1)
         - log_norm_q_w
         + log_norm_p_w
-        - scale * (log_norm_q_z.sum() - batch * log_norm_p_z)
+        - scale * (log_norm_q_z.sum(-1) - batch * log_norm_p_z)
     )
 
 
@@ -121,9 +130,11 @@ def centred_log_ratio(
     return squares - 0.5 * torch.linalg.vecdot(flat_noise, flat_noise)
 
 
-def centred_log_norm(var: Tensor) -> Tensor:
-    """Σ_i ½ log(2π v_i): log Z_q of a factorised Gaussian minus Σ_i m_i²/(2v_i)."""
-    return 0.5 * (var.log().sum() + LOG_2PI * var.numel())
+def centred_log_norm(var: Tensor, keep_dims: int = 0) -> Tensor:
+    """Σ_i ½ log(2π v_i): log Z_q of a factorised Gaussian minus Σ_i m_i²/(2v_i), summed over all
+    but the leading ``keep_dims`` axes (``keep_dims=1``: one value per replica, [R, ...] → [R])."""
+    log_var = var.log().flatten(keep_dims).sum(-1)
+    return 0.5 * (log_var + LOG_2PI * math.prod(var.shape[keep_dims:]))
 
 
 def exact_log_ratio(sample: Tensor, mean: Tensor, var: Tensor, prior_var: float) -> Tensor:
@@ -210,17 +221,18 @@ def cavity_gaussian(
 def bb_alpha_energy_cavity(
     log_lik: Tensor, renyi_w: Tensor, renyi_z: Tensor, n_data: int, alpha: float
 ) -> Tensor:
-    r"""Minibatch estimate of :math:`E_α(q)` in the cavity form (a scalar, NOT per point).
+    r"""Minibatch estimate of :math:`E_α(q)` in the cavity form (NOT per point): a scalar, or one
+    per replica [R] with a leading replica axis on every tensor argument.
 
     ================  ==========  ================================================================
     symbol            argument    shape / meaning
     ================  ==========  ================================================================
-    LL_kn             log_lik     [K, S]  Σ_d log N(y_nd | f(x_n, z_kn; W_kn), σ_d²) with
+    LL_kn             log_lik     [R, K, S]  Σ_d log N(y_nd | f(x_n, z_kn; W_kn), σ_d²) with
                                           W ~ q̃(W) ∝ q(W)^{1−α/N} p(W)^{α/N} and
                                           z_kn ~ q̃_n(z) ∝ q(z_n)^{1−α} p(z)^α, both from
                                           :func:`cavity_gaussian`; W may differ per example
-    D_W               renyi_w     []      D_{1−α/N}(q(W) ‖ p(W)), closed form
-    D_zn              renyi_z     [S]     D_{1−α}(q(z_n) ‖ p(z)), closed form (0 without latents)
+    D_W               renyi_w     [R]     D_{1−α/N}(q(W) ‖ p(W)), closed form
+    D_zn              renyi_z     [R, S]  D_{1−α}(q(z_n) ‖ p(z)), closed form (0 without latents)
     N                 n_data      number of training points
     α                 alpha       in [0, 1]
     ================  ==========  ================================================================
@@ -241,16 +253,19 @@ def bb_alpha_energy_cavity(
     q̃_n is the prior and q(z_n) drops out. Divide by ``n_data`` for the energy per point.
     """
     alpha = check_alpha(alpha)
-    if log_lik.dim() != 2:
-        raise ValueError(f"log_lik must be [K, S], got shape {tuple(log_lik.shape)}")
-    n_samples, batch = log_lik.shape
-    if renyi_w.dim() != 0:
-        raise ValueError(f"renyi_w must be a scalar, got shape {tuple(renyi_w.shape)}")
-    if renyi_z.shape != (batch,):
-        raise ValueError(f"renyi_z must be [S]={batch}, got {tuple(renyi_z.shape)}")
+    if log_lik.dim() < 2:
+        raise ValueError(f"log_lik must be [..., K, S], got shape {tuple(log_lik.shape)}")
+    n_samples, batch = log_lik.shape[-2:]
+    leading = log_lik.shape[:-2]
+    if renyi_w.shape != leading:
+        raise ValueError(f"renyi_w must be [...]={tuple(leading)}, got {tuple(renyi_w.shape)}")
+    if renyi_z.shape != (*leading, batch):
+        raise ValueError(
+            f"renyi_z must be [..., S]={(*leading, batch)}, got {tuple(renyi_z.shape)}"
+        )
     if alpha == 0.0:
-        data_term = log_lik.mean(dim=0)  # [S]
+        data_term = log_lik.mean(dim=-2)  # [R, S]
     else:
-        data_term = (torch.logsumexp(alpha * log_lik, dim=0) - math.log(n_samples)) / alpha  # [S]
+        data_term = (torch.logsumexp(alpha * log_lik, dim=-2) - math.log(n_samples)) / alpha
     scale = n_data / batch
-    return renyi_w + scale * renyi_z.sum() - scale * data_term.sum()
+    return renyi_w + scale * renyi_z.sum(-1) - scale * data_term.sum(-1)

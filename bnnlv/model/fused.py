@@ -10,9 +10,12 @@ with autograd, 1.2 ms here (160 tensor operations, a third of them views).
 
 It covers the factor form with one weight sample per k (``weight_sampler="shared"``), a per-point
 or amortised q(z_n) or none (model.fused_latent carries ∂E'/∂z back to the table or the inference
-network), and any mix of stochastic and deterministic layers; BNNLV uses it where those hold in
-one process at full precision (BNNLV.fused_applies) and autograd everywhere else. The value of the
-energy is still bb_alpha_energy's; tests check every gradient against autograd in float64.
+network), either noise model (model.likelihood gives ∂LL/∂ of the network's output, the noise
+head's columns included) and any mix of stochastic and deterministic layers; BNNLV uses it where
+those hold in one process at full precision (BNNLV.fused_applies) and autograd everywhere else.
+The value of the energy is still bb_alpha_energy's; tests check every gradient against autograd
+in float64. Every tensor carries the replicas first (model.replicas): one batched matmul per layer
+serves all R·K weight samples, and each replica's gradient is that of its own energy.
 
 Notation as in energy.bb_alpha_energy; E' = E/N is the per-point energy the optimiser minimises.
 """
@@ -24,7 +27,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from bnnlv.model.energy import LOG_2PI, bb_alpha_energy, check_alpha, check_sample_terms
+from bnnlv.model.energy import bb_alpha_energy, check_alpha, check_sample_terms
 from bnnlv.model.fused_latent import (
     inference_grads,
     latent_forward,
@@ -33,34 +36,38 @@ from bnnlv.model.fused_latent import (
 )
 from bnnlv.model.latent import AmortisedLatent, PerPointLatent, log_norm_prior
 from bnnlv.model.layers import BayesianMLP
+from bnnlv.model.likelihood import Noise
+from bnnlv.model.replicas import Generators
 
 
 class EnergyGrads(NamedTuple):
     """∂E/∂ of bb_alpha_energy's sample-dependent inputs (E itself, not E/N)."""
 
-    log_lik: Tensor  # [K, S]
-    log_ratio_w: Tensor  # [K]
-    log_ratio_z: Tensor  # [K, S]
+    log_lik: Tensor  # [R, K, S]
+    log_ratio_w: Tensor  # [R, K]
+    log_ratio_z: Tensor  # [R, K, S]
 
 
 class FusedStep(NamedTuple):
-    """The per-point energy of a minibatch and its gradient with respect to every parameter."""
+    """Each replica's per-point energy on its minibatch and its gradient with respect to every
+    parameter (the gradient of the replicas' summed energies)."""
 
-    energy: Tensor  # []  E/N
-    sq_error: Tensor  # []  Σ over the batch of ||y − mean_k F||²
-    grad_mean: Tensor  # [P]  stochastic layers' means, joined as BayesianMLP.draw joins them
-    grad_rho: Tensor  # [P]  their ρ
+    energy: Tensor  # [R]  E/N
+    sq_error: Tensor  # [R]  Σ over the batch of ||y − mean_k F||²
+    noise_std: Tensor  # [R]  mean σ over the batch's samples, points and outputs
+    grad_mean: Tensor  # [R, P]  stochastic layers' means, joined as BayesianMLP.draw joins them
+    grad_rho: Tensor  # [R, P]  their ρ
     grad_fixed: list[tuple[Tensor, Tensor]]  # (∂W, ∂b) of each deterministic layer, in order
-    grad_log_noise_var: Tensor  # [D_out]
-    grad_rows: Tensor | None  # [S, 2L]  ∂(μ_n, ρ_n): the table's rows ``index`` or g_φ's output
+    grad_log_noise_var: Tensor  # [R, D]  of a homoscedastic noise (unused for a noise head)
+    grad_rows: Tensor | None  # [R, S, 2L]  ∂(μ_n, ρ_n): the table's rows or g_φ's output
     grad_inference: list[tuple[Tensor, Tensor]]  # (∂W, ∂b) of each layer of g_φ (amortised only)
-    noise_std: Tensor  # []  mean σ over the outputs
 
 
 def energy_grads(
     log_lik: Tensor, log_ratio_w: Tensor, log_ratio_z: Tensor, n_data: int, alpha: float
 ) -> EnergyGrads:
-    r"""Partial derivatives of :func:`bnnlv.model.energy.bb_alpha_energy` (shapes as there).
+    r"""Partial derivatives of :func:`bnnlv.model.energy.bb_alpha_energy` (shapes as there, any
+    leading replica axes).
 
     With :math:`a_{kn} = LL_{kn} − \log f(W_k) − \log f_n(z_{kn})` and the weights
     :math:`p_{kn} = \operatorname{softmax}_k(α a_{kn})` of the logsumexp over the K samples
@@ -77,117 +84,118 @@ def energy_grads(
     if alpha == 0.0:
         weights = torch.full_like(log_lik, 1.0 / n_samples)
     else:
-        a = log_lik - log_ratio_w[:, None] / n_data - log_ratio_z
-        weights = torch.softmax(alpha * a, dim=0)  # [K, S]
+        a = log_lik - log_ratio_w.unsqueeze(-1) / n_data - log_ratio_z
+        weights = torch.softmax(alpha * a, dim=-2)  # [R, K, S]
     scale = n_data / batch
     grad_log_lik = weights * -scale
-    return EnergyGrads(grad_log_lik, weights.sum(dim=1) / batch, weights * scale)
+    return EnergyGrads(grad_log_lik, weights.sum(dim=-1) / batch, weights * scale)
 
 
 @torch.no_grad()
 def fused_step(
     network: BayesianMLP,
     latent: PerPointLatent | AmortisedLatent | None,
-    log_noise_var: Tensor,
+    noise: Noise,
     x: Tensor,
     y: Tensor,
     index: Tensor,
     n_samples: int,
     n_data: int,
     alpha: float,
+    generators: Generators | None = None,
 ) -> FusedStep:
-    """BNNLV.model_step's energy (shared weight sampler) and its gradient, without autograd.
+    """BNNLV.model_step's energies (shared weight sampler) and their gradient, without autograd.
 
-    x [S, D_in], y [S, D_out], index [S] into the training set. Draws z then W from the global
-    generator in the order model_step does, so both see the same samples.
+    x [R, S, D_in], y [R, S, D_out], index [R, S] into each replica's training set. Draws z then
+    W from the replicas' ``generators`` in the order model_step does, so both see the same
+    samples.
     """
-    k, (batch, d_in) = n_samples, x.shape
-    inputs = x.expand(k, batch, d_in)  # [K, S, D_in]
+    k = n_samples
+    replicas, batch, d_in = x.shape
+    inputs = x.unsqueeze(1).expand(replicas, k, batch, d_in)  # [R, K, S, D_in]
     # q(z_n): the draw z = μ + s ε, kept with its noise (and g_φ's activations) for the backward
     if latent is not None:
-        latent_pass = latent_forward(latent, index, x, y, k)
+        latent_pass = latent_forward(latent, index, x, y, k, generators)
         z_draw = latent_pass.draw
-        inputs = torch.cat([inputs, z_draw.z], dim=-1)  # [K, S, D_in + L]
+        inputs = torch.cat([inputs, z_draw.z], dim=-1)  # [R, K, S, D_in + L]
         log_ratio_z, log_norm_q_z = z_draw.log_ratio, z_draw.log_norm_q
         log_norm_p_z = log_norm_prior(latent.latent_dim, latent.prior_var)
     else:
-        log_ratio_z, log_norm_q_z, log_norm_p_z = x.new_zeros(k, batch), x.new_zeros(batch), 0.0
+        log_ratio_z = x.new_zeros(replicas, k, batch)
+        log_norm_q_z, log_norm_p_z = x.new_zeros(replicas, batch), 0.0
     # q(W): the pooled draw of BayesianMLP.draw, kept with its noise for the backward pass
-    draw = network.draw(k, x)
-    hidden = [inputs]  # each layer's input: [K, S, d_in]
-    h = inputs
-    last = len(draw.weights) - 1
-    for i, (w, b) in enumerate(draw.weights):
-        drawn = w.dim() == 3
-        h = torch.baddbmm(b.unsqueeze(1), h, w) if drawn else torch.matmul(h, w) + b
-        if i < last:
-            h = h.clamp_min_(0.0)
-            hidden.append(h)
-    f = h  # [K, S, D_out]
-    precision = torch.exp(-log_noise_var)  # [D_out]
-    residual = y - f  # [K, S, D_out]
-    scaled = residual * precision
-    sq_scaled = residual * scaled
-    log_lik = -0.5 * (sq_scaled.sum(-1) + (LOG_2PI * f.shape[-1] + log_noise_var.sum()))  # [K, S]
+    draw = network.draw(k, x, generators)
+    layers = network.bayesian_layers
+    hidden = [inputs.reshape(replicas * k, batch, -1)]  # each layer's input: [R·K, S, d_in]
+    out = network.apply_weights(inputs, draw.weights, hidden)  # [R, K, S, D_out + head]
+    terms = noise.terms(out, y)
     energy = bb_alpha_energy(
-        log_lik, draw.log_ratio, log_ratio_z, draw.log_norm_q, network.log_norm_p(),
+        terms.log_lik, draw.log_ratio, log_ratio_z, draw.log_norm_q, network.log_norm_p(),
         log_norm_q_z, log_norm_p_z, n_data, alpha,
     )  # fmt: skip
-    g = energy_grads(log_lik, draw.log_ratio, log_ratio_z, n_data, alpha)
-    # ∂E'/∂·, E' = E/N. ∂LL/∂f = (y − f)/σ², ∂LL/∂log σ² = ½((y − f)²/σ² − 1).
-    g_log_lik = g.log_lik.unsqueeze(-1)  # [K, S, 1]
-    grad_log_noise_var = (g_log_lik * (sq_scaled - 1.0)).sum((0, 1)) * (0.5 / n_data)  # [D_out]
-    grad_f = scaled.mul_(g_log_lik).div_(n_data)  # [K, S, D_out]
-    # back through the layers: ∂W = hᵀ ∂out, ∂b = Σ_S ∂out, ∂h = ∂out Wᵀ masked by the ReLU
+    g = energy_grads(terms.log_lik, draw.log_ratio, log_ratio_z, n_data, alpha)
+    # ∂E'/∂·, E' = E/N: ∂E'/∂out = ∂E/∂LL · ∂LL/∂out / N (model.likelihood has ∂LL/∂out)
+    g_log_lik = g.log_lik.unsqueeze(-1) / n_data  # [R, K, S, 1]
+    grad_log_noise_var = (g_log_lik * terms.grad_log_var).sum((1, 2))  # [R, D_out]
+    # back through the layers: ∂W = hᵀ ∂out, ∂b = Σ_S ∂out, ∂h = ∂out Wᵀ masked by the ReLU;
+    # activations and their gradients stay [R·K, S, ·] (apply_weights' shape)
     grads: list[tuple[Tensor, Tensor]] = []
-    grad_out = grad_f
+    grad_out = terms.grad_out.mul_(g_log_lik).view(replicas * k, batch, -1)  # [R·K, S, ·]
     grad_z = None
-    for i in range(last, -1, -1):
+    for i in range(len(layers) - 1, -1, -1):
         w, _ = draw.weights[i]
-        h_in = hidden[i]
-        if w.dim() == 3:
+        h_in = hidden[i]  # [R·K, S, d_in]
+        rows_out = grad_out.view(replicas, k * batch, -1)  # [R, K·S, d_out]
+        if layers[i].stochastic:  # w [R·K, d_in, d_out]: one matmul for all R·K samples
             grads.append((torch.bmm(h_in.transpose(1, 2), grad_out), grad_out.sum(1)))
-            w_t = w.transpose(1, 2)  # [K, d_out, d_in]
-        else:  # deterministic: one W for all samples, its gradient summed over them
-            flat_in, flat_out = h_in.flatten(0, 1), grad_out.flatten(0, 1)  # [K·S, ·]
-            grads.append((flat_in.T @ flat_out, flat_out.sum(0)))
-            w_t = w.T.expand(k, *w.T.shape)
+        else:  # deterministic: one W per replica, its gradient summed over the samples
+            rows_in = h_in.view(replicas, k * batch, -1)  # [R, K·S, d_in]
+            grads.append((torch.bmm(rows_in.transpose(1, 2), rows_out), rows_out.sum(1)))
+        if i == 0 and latent is None:
+            break
+        # the first layer's input gradient is needed only for its latent columns
+        w_back = (w[..., d_in:, :] if i == 0 else w).transpose(-1, -2)  # [·, d_out, ·]
+        if layers[i].stochastic:
+            back = torch.bmm(grad_out, w_back)  # [R·K, S, ·]
+        else:
+            back = torch.bmm(rows_out, w_back).view(replicas * k, batch, -1)  # [R·K, S, ·]
         if i > 0:
-            grad_out = torch.ops.aten.threshold_backward(torch.bmm(grad_out, w_t), h_in, 0.0)
-        elif latent is not None:
-            grad_z = torch.bmm(grad_out, w_t[:, :, d_in:])  # [K, S, L]
+            grad_out = torch.ops.aten.threshold_backward(back, h_in, 0.0)
+        else:
+            grad_z = back.view(replicas, k, batch, -1)  # [R, K, S, L]
     grads.reverse()
-    stochastic = [pair for pair, (w, _) in zip(grads, draw.weights, strict=True) if w.dim() == 3]
-    fixed = [pair for pair, (w, _) in zip(grads, draw.weights, strict=True) if w.dim() != 3]
-    grad_mean = grad_rho = x.new_zeros(0)
+    stochastic = [pair for pair, layer in zip(grads, layers, strict=True) if layer.stochastic]
+    fixed = [pair for pair, layer in zip(grads, layers, strict=True) if not layer.stochastic]
+    grad_mean = grad_rho = x.new_zeros(replicas, 0)
     if stochastic:
         # w = m + √v ε, v = λ sigmoid(ρ); N·log f(W_k) adds w/λ, −log Z_q(W) adds −1/(2v), so
         # ∂E'/∂ρ = (Σ_k ∂E'/∂w ε/(2√v) − 1/(2Nv)) · ∂v/∂ρ, ∂v/∂ρ = v(1 − v/λ)
         #        = ½ (Σ_k ∂E'/∂w ε √v − 1/N)(1 − v/λ)
-        prior_var = network.bayesian_layers[0].prior_var
-        grad_w = torch.cat([t.reshape(k, -1) for pair in stochastic for t in pair], dim=1)  # [K, P]
-        grad_w.addcmul_(g.log_ratio_w.unsqueeze(1), draw.sample, value=1.0 / (prior_var * n_data))
-        grad_mean = grad_w.sum(0)  # [P]
-        grad_rho = (grad_w * draw.noise).sum(0).mul_(draw.var.sqrt()).sub_(1.0 / n_data)
+        prior_var = layers[0].prior_var
+        flat = [t.view(replicas, k, -1) for pair in stochastic for t in pair]  # [R, K, ·]
+        grad_w = torch.cat(flat, dim=2)  # [R, K, P]
+        grad_w.addcmul_(g.log_ratio_w.unsqueeze(-1), draw.sample, value=1.0 / (prior_var * n_data))
+        grad_mean = grad_w.sum(1)  # [R, P]
+        grad_rho = (grad_w * draw.noise).sum(1).mul_(draw.var.sqrt()).sub_(1.0 / n_data)
         grad_rho.mul_(torch.rsub(draw.var, 0.5, alpha=0.5 / prior_var))
     grad_rows, grad_inference = None, []
     if latent is not None and grad_z is not None:  # model.fused_latent's docstring has the math
         grad_rows = posterior_grad(z_draw, grad_z, g.log_ratio_z, latent.prior_var, n_data)
         if isinstance(latent, AmortisedLatent):
             grad_inference = inference_grads(latent, latent_pass.layer_inputs, grad_rows)
-    mean_residual = residual.mean(dim=0).flatten()  # y − mean_k F, [S·D_out]
-    sq_error = torch.linalg.vecdot(mean_residual, mean_residual)
-    noise_std = log_noise_var.mul(0.5).exp().mean()
+    mean_residual = terms.residual.mean(dim=1).flatten(1)  # y − mean_k F, [R, S·D_out]
+    sq_error = torch.linalg.vecdot(mean_residual, mean_residual)  # [R]
+    noise_std = terms.log_var.mul(0.5).exp_().mean((1, 2, 3))  # [R]: its broadcast axes too
     return FusedStep(
-        energy / n_data, sq_error, grad_mean, grad_rho, fixed, grad_log_noise_var, grad_rows,
-        grad_inference, noise_std,
+        energy / n_data, sq_error, noise_std, grad_mean, grad_rho, fixed, grad_log_noise_var,
+        grad_rows, grad_inference,
     )  # fmt: skip
 
 
 def set_grads(
     network: BayesianMLP,
     latent: PerPointLatent | AmortisedLatent | None,
-    log_noise_var: Tensor,
+    noise: Noise,
     index: Tensor,
     step: FusedStep,
 ) -> None:
@@ -200,10 +208,11 @@ def set_grads(
         layer.weight_mean.grad, layer.bias_mean.grad = grad_w, grad_b
     means = [t for layer in layers if layer.stochastic for t in layer.means()]
     rhos = [t for layer in layers if layer.stochastic for t in layer.rhos()]
-    sizes = [t.numel() for t in means]  # the [P] vectors are these tensors joined, in order
+    sizes = [t[0].numel() for t in means]  # a replica's [P] row is these tensors joined, in order
     for params, grads in ((means, step.grad_mean), (rhos, step.grad_rho)):
-        for param, grad in zip(params, grads.split(sizes), strict=True):
-            param.grad = grad.view_as(param)
-    log_noise_var.grad = step.grad_log_noise_var
+        for param, grad in zip(params, grads.split(sizes, dim=1), strict=True):
+            param.grad = grad.reshape(param.shape).contiguous()
+    for param in noise.parameters():  # a homoscedastic noise's log σ² [R, D]
+        param.grad = step.grad_log_noise_var
     if latent is not None and step.grad_rows is not None:
         set_latent_grads(latent, index, step.grad_rows, step.grad_inference)

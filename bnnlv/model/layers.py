@@ -1,9 +1,11 @@
-"""Bayesian linear layers and the (partially) stochastic MLP built from them.
+"""Bayesian linear layers and the (partially) stochastic MLP built from them, for R replicas.
 
-Shapes, sample axis first: inputs ``[K, B, D_in]``, outputs ``[K, B, D_out]``, log-factors ``[K]``.
-``forward`` shares one weight sample W_k ~ q by all B rows of sample k and returns its log-factor
+Shapes, replica axis first, then the sample axis (model.replicas): inputs ``[R, K, B, D_in]``,
+outputs ``[R, K, B, D_out]``, log-factors ``[R, K]``, parameters ``[R, …]``. ``forward`` shares one
+weight sample W_rk ~ q_r by all B rows of sample k of replica r and returns its log-factor
 (method.md §2, factor form). ``cavity_forward`` samples the cavity q̃ ∝ q^{1−a} p^a instead, with
 the same shared sampler or with flipout, and returns no log-factor (cavity form of the energy).
+Every draw takes the replicas' generators (None: torch's global generator, for tests and tools).
 """
 
 from __future__ import annotations
@@ -23,36 +25,41 @@ from bnnlv.model.energy import (
     centred_log_ratio,
     gaussian_renyi,
 )
+from bnnlv.model.replicas import Generators, randn, random_signs
 
 
 class LayerOutput(NamedTuple):
-    """What a forward pass returns: the activations and N·log f(W_k) of the weights it used."""
+    """What a forward pass returns: the activations and N·log f(W_rk) of the weights it used."""
 
-    output: Tensor  # [K, B, D_out]
-    log_ratio: Tensor  # [K]  centred, see energy.centred_log_ratio
+    output: Tensor  # [R, K, B, D_out]
+    log_ratio: Tensor  # [R, K]  centred, see energy.centred_log_ratio
 
 
 class WeightDraw(NamedTuple):
-    """K weight samples of a network, layer by layer, with their log-factor and log Z_q(W).
+    """K weight samples of each replica's network, layer by layer, with their log-factor and
+    log Z_q(W).
 
     ``sample``, ``noise`` and ``var`` are the joined stochastic weights w = m + √v ε behind
     ``weights`` (P = 0 columns without stochastic layers): what a hand-written backward needs.
+    A drawn layer's entry has the replicas' samples on one axis, sample k of replica r at r·K + k
+    (what one batched matmul takes); a deterministic layer's is its (m_W [R, d_in, d_out],
+    m_b [R, d_out]).
     """
 
-    weights: list[tuple[Tensor, Tensor]]  # per layer (w [K, d_in, d_out], b [K, d_out])
-    log_ratio: Tensor  # [K]  centred, see energy.centred_log_ratio
-    log_norm_q: Tensor  # []  centred, see energy.centred_log_norm
-    sample: Tensor  # [K, P]  w
-    noise: Tensor  # [K, P]  ε
-    var: Tensor  # [P]  v
+    weights: list[tuple[Tensor, Tensor]]  # per layer (w [R·K, d_in, d_out], b [R·K, d_out])
+    log_ratio: Tensor  # [R, K]  centred, see energy.centred_log_ratio
+    log_norm_q: Tensor  # [R]  centred, see energy.centred_log_norm
+    sample: Tensor  # [R, K, P]  w
+    noise: Tensor  # [R, K, P]  ε
+    var: Tensor  # [R, P]  v
 
 
 class NetworkSample(NamedTuple):
     """A network's forward pass with its log-factor and centred log Z_q(W) (energy.py)."""
 
-    output: Tensor  # [K, B, D_out]
-    log_ratio: Tensor  # [K]
-    log_norm_q: Tensor  # []
+    output: Tensor  # [R, K, B, D_out]
+    log_ratio: Tensor  # [R, K]
+    log_norm_q: Tensor  # [R]
 
 
 def _logit(p: float) -> float:
@@ -60,10 +67,12 @@ def _logit(p: float) -> float:
 
 
 class BayesianLinear(nn.Module):
-    """y = x W_k + b_k with q(w_i) = N(m_i, v_i), v_i = λ·sigmoid(ρ_i) ≤ λ, prior N(0, λ).
+    """y = x W_rk + b_rk with q(w_i) = N(m_i, v_i), v_i = λ·sigmoid(ρ_i) ≤ λ, prior N(0, λ).
 
     ``stochastic=False`` makes a point-estimate layer (no prior term, log-factor 0).
-    ``posterior_std_init`` is the initial std √v of every weight (clamped below √λ).
+    ``posterior_std_init`` is the initial std √v of every weight (clamped below √λ). The means
+    start at N(0, 1/(D_in + 1)), replica r's drawn from ``generators[r]`` (``replicas`` copies
+    from torch's global generator when None).
     """
 
     def __init__(
@@ -73,6 +82,8 @@ class BayesianLinear(nn.Module):
         prior_var: float,
         posterior_std_init: float,
         stochastic: bool = True,
+        generators: Generators | None = None,
+        replicas: int = 1,
     ) -> None:
         super().__init__()
         if in_features <= 0 or out_features <= 0:
@@ -83,23 +94,26 @@ class BayesianLinear(nn.Module):
             raise ValueError(f"posterior_std_init must be > 0, got {posterior_std_init!r}")
         self.prior_var = float(prior_var)
         self.stochastic = stochastic
+        self.replicas = len(generators) if generators is not None else replicas
         # N(0, 1/(D_in + 1)) as in the authors' code: unit-scale activations at the start.
         init_std = 1.0 / math.sqrt(in_features + 1)
-        self.weight_mean = nn.Parameter(torch.randn(in_features, out_features) * init_std)
-        self.bias_mean = nn.Parameter(torch.zeros(out_features))
+        like = torch.empty(())
+        weight = randn(generators, self.replicas, (in_features, out_features), like) * init_std
+        self.weight_mean = nn.Parameter(weight)  # [R, d_in, d_out]
+        self.bias_mean = nn.Parameter(torch.zeros(self.replicas, out_features))  # [R, d_out]
         if stochastic:
-            frac = min(posterior_std_init**2 / self.prior_var, 0.5)
-            rho = torch.full((in_features, out_features), _logit(frac))
-            self.weight_rho = nn.Parameter(rho)
-            self.bias_rho = nn.Parameter(torch.full((out_features,), _logit(frac)))
+            rho = _logit(min(posterior_std_init**2 / self.prior_var, 0.5))
+            self.weight_rho = nn.Parameter(torch.full_like(weight, rho))
+            self.bias_rho = nn.Parameter(torch.full((self.replicas, out_features), rho))
 
     @property
     def n_stochastic(self) -> int:
-        """Number of weights and biases with a posterior (P in log Z_p(W))."""
-        return self.weight_mean.numel() + self.bias_mean.numel() if self.stochastic else 0
+        """Number of weights and biases with a posterior per replica (P in log Z_p(W))."""
+        per_replica = (self.weight_mean.numel() + self.bias_mean.numel()) // self.replicas
+        return per_replica if self.stochastic else 0
 
     def means(self) -> tuple[Tensor, Tensor]:
-        """(m_weight, m_bias)."""
+        """(m_weight [R, d_in, d_out], m_bias [R, d_out])."""
         return self.weight_mean, self.bias_mean
 
     def rhos(self) -> tuple[Tensor, Tensor]:
@@ -114,47 +128,47 @@ class BayesianLinear(nn.Module):
         )
 
     def log_norm_q(self) -> Tensor:
-        """Centred log Z_q(W) of this layer: Σ ½ log(2πv) (0 for a deterministic layer)."""
+        """Centred log Z_q(W) of this layer per replica [R]: Σ ½ log(2πv) (0 if deterministic)."""
         if not self.stochastic:
-            return self.weight_mean.new_zeros(())
+            return self.weight_mean.new_zeros(self.replicas)
         v_w, v_b = self.variances()
-        return centred_log_norm(v_w) + centred_log_norm(v_b)
+        return centred_log_norm(v_w, keep_dims=1) + centred_log_norm(v_b, keep_dims=1)
 
     def log_norm_p(self) -> float:
-        """log Z_p(W) of this layer: P · ½ log(2πλ)."""
+        """log Z_p(W) of this layer (each replica's): P · ½ log(2πλ)."""
         return self.n_stochastic * 0.5 * (LOG_2PI + math.log(self.prior_var))
 
-    def forward(self, x: Tensor) -> LayerOutput:
-        """x: [K, B, D_in] → LayerOutput([K, B, D_out], [K]); draws K weight samples."""
-        n_samples = x.shape[0]
+    def forward(self, x: Tensor, generators: Generators | None = None) -> LayerOutput:
+        """x: [R, K, B, D_in] → LayerOutput([R, K, B, D_out], [R, K]); draws K weight samples
+        per replica (its weights, then its biases)."""
+        replicas, n_samples = x.shape[:2]
         if not self.stochastic:
-            out = torch.matmul(x, self.weight_mean) + self.bias_mean
-            return LayerOutput(out, x.new_zeros(n_samples))
+            out = _affine(x, self.weight_mean, self.bias_mean)
+            return LayerOutput(out, x.new_zeros(replicas, n_samples))
         v_w, v_b = self.variances()
-        eps_w = torch.randn((n_samples, *self.weight_mean.shape), device=x.device, dtype=x.dtype)
-        eps_b = torch.randn((n_samples, *self.bias_mean.shape), device=x.device, dtype=x.dtype)
-        w = self.weight_mean + v_w.sqrt() * eps_w  # [K, D_in, D_out]
-        b = self.bias_mean + v_b.sqrt() * eps_b  # [K, D_out]
-        out = torch.baddbmm(b.unsqueeze(1), x, w)  # [K, B, D_out]
-        log_ratio = centred_log_ratio(w, eps_w, self.prior_var) + centred_log_ratio(
-            b, eps_b, self.prior_var
-        )
-        return LayerOutput(out, log_ratio)
+        eps_w = randn(generators, replicas, (n_samples, *self.weight_mean.shape[1:]), x)
+        eps_b = randn(generators, replicas, (n_samples, *self.bias_mean.shape[1:]), x)
+        w = self.weight_mean[:, None] + v_w.sqrt()[:, None] * eps_w  # [R, K, D_in, D_out]
+        b = self.bias_mean[:, None] + v_b.sqrt()[:, None] * eps_b  # [R, K, D_out]
+        log_ratio = centred_log_ratio(w, eps_w, self.prior_var, sample_dims=2)
+        log_ratio = log_ratio + centred_log_ratio(b, eps_b, self.prior_var, sample_dims=2)
+        return LayerOutput(_sampled_affine(x, w, b), log_ratio)
 
     def renyi_to_prior(self, beta: float) -> Tensor:
-        """D_β(q‖p) summed over this layer's weights and biases (0 for a deterministic layer)."""
+        """D_β(q‖p) summed over this layer's weights and biases, per replica [R]."""
         if not self.stochastic:
-            return self.weight_mean.new_zeros(())
+            return self.weight_mean.new_zeros(self.replicas)
         v_w, v_b = self.variances()
-        return (
-            gaussian_renyi(self.weight_mean, v_w, 0.0, self.prior_var, beta).sum()
-            + gaussian_renyi(self.bias_mean, v_b, 0.0, self.prior_var, beta).sum()
-        )
+        return gaussian_renyi(self.weight_mean, v_w, 0.0, self.prior_var, beta).flatten(1).sum(
+            1
+        ) + gaussian_renyi(self.bias_mean, v_b, 0.0, self.prior_var, beta).sum(1)
 
-    def cavity_forward(self, x: Tensor, power: float, sampler: str = "shared") -> Tensor:
-        """x: [K, B, D_in] → [K, B, D_out] with weights from q̃ ∝ q^{1−a} p^a, a = ``power``.
+    def cavity_forward(
+        self, x: Tensor, power: float, sampler: str = "shared", generators: Generators | None = None
+    ) -> Tensor:
+        """x: [R, K, B, D_in] → [R, K, B, D_out] with weights from q̃ ∝ q^{1−a} p^a, a = ``power``.
 
-        ``shared``: one W_k per sample k for all B rows, as :meth:`forward`. ``flipout`` (Wen et
+        ``shared``: one W_rk per sample k for all B rows, as :meth:`forward`. ``flipout`` (Wen et
         al. 2018): W_kb = m̃ + (√ṽ ⊙ ε_k) ⊙ r_kb s_kbᵀ and b_kb = m̃_b + (√ṽ_b ⊙ ε_bk) ⊙ s_kb with
         random signs r [D_in], s [D_out] per row; q̃ is symmetric about m̃, so every row's
         weights are exactly q̃-distributed, and rows are decorrelated at the cost of a second
@@ -165,30 +179,42 @@ class BayesianLinear(nn.Module):
                 f"weight sampler must be one of {list(WEIGHT_SAMPLERS)}, got {sampler!r}"
             )
         if not self.stochastic:
-            return torch.matmul(x, self.weight_mean) + self.bias_mean
+            return _affine(x, self.weight_mean, self.bias_mean)
         v_w, v_b = self.variances()
         mean_w, var_w = cavity_gaussian(self.weight_mean, v_w, self.prior_var, power)
         mean_b, var_b = cavity_gaussian(self.bias_mean, v_b, self.prior_var, power)
-        n_samples = x.shape[0]
-        eps_w = torch.randn((n_samples, *mean_w.shape), device=x.device, dtype=x.dtype)
-        eps_b = torch.randn((n_samples, *mean_b.shape), device=x.device, dtype=x.dtype)
-        delta_w = var_w.sqrt() * eps_w  # [K, D_in, D_out]
-        delta_b = var_b.sqrt() * eps_b  # [K, D_out]
+        replicas, n_samples = x.shape[:2]
+        eps_w = randn(generators, replicas, (n_samples, *mean_w.shape[1:]), x)
+        eps_b = randn(generators, replicas, (n_samples, *mean_b.shape[1:]), x)
+        delta_w = var_w.sqrt()[:, None] * eps_w  # [R, K, D_in, D_out]
+        delta_b = var_b.sqrt()[:, None] * eps_b  # [R, K, D_out]
         if sampler == "shared":
-            return torch.baddbmm((mean_b + delta_b).unsqueeze(1), x, mean_w + delta_w)
-        sign_in = torch.randint(0, 2, x.shape, device=x.device).to(x.dtype) * 2 - 1  # [K, B, D_in]
-        out_shape = (*x.shape[:-1], mean_w.shape[1])
-        sign_out = (
-            torch.randint(0, 2, out_shape, device=x.device).to(x.dtype) * 2 - 1
-        )  # [K,B,D_out]
-        perturbation = torch.baddbmm(delta_b.unsqueeze(1), x * sign_in, delta_w)  # [K, B, D_out]
-        return torch.matmul(x, mean_w) + mean_b + perturbation * sign_out
+            return _sampled_affine(x, mean_w[:, None] + delta_w, mean_b[:, None] + delta_b)
+        sign_in = random_signs(generators, replicas, x.shape[1:], x)  # [R, K, B, D_in]
+        sign_out = random_signs(generators, replicas, (*x.shape[1:-1], mean_w.shape[-1]), x)
+        perturbation = _sampled_affine(x * sign_in, delta_w, delta_b)  # [R, K, B, D_out]
+        return _affine(x, mean_w, mean_b) + perturbation * sign_out
+
+
+def _affine(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
+    """x [R, K, B, d_in] → x w_r + b_r [R, K, B, d_out] for one (w [R, d_in, d_out], b [R, d_out])
+    per replica: one matmul per replica for all its K·B rows."""
+    rows = x.flatten(1, 2)  # [R, K·B, d_in]
+    return torch.baddbmm(b.unsqueeze(1), rows, w).unflatten(1, x.shape[1:3])
+
+
+def _sampled_affine(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
+    """x [R, K, B, d_in] → x w_rk + b_rk [R, K, B, d_out] for w [R, K, d_in, d_out], b [R, K,
+    d_out]: one batched matmul for all R·K samples."""
+    out = torch.baddbmm(b.flatten(0, 1).unsqueeze(1), x.flatten(0, 1), w.flatten(0, 1))
+    return out.unflatten(0, x.shape[:2])  # [R, K, B, d_out]
 
 
 class BayesianMLP(nn.Module):
     """ReLU MLP of BayesianLinear layers named ``layer0 … layerH`` (the last is the output).
 
-    forward: x [K, B, D_in] → LayerOutput(F [K, B, D_out], N·log f(W_k) summed over layers [K]).
+    forward: x [R, K, B, D_in] → LayerOutput(F [R, K, B, D_out], N·log f(W_rk) [R, K]).
+    Replica r's initial means come from ``generators[r]``, layer by layer.
     """
 
     def __init__(
@@ -199,6 +225,8 @@ class BayesianMLP(nn.Module):
         prior_var: float,
         posterior_std_init: float,
         stochastic_layers: str | Sequence[int | str] | None = "all",
+        generators: Generators | None = None,
+        replicas: int = 1,
     ) -> None:
         super().__init__()
         sizes = [in_features, *hidden, out_features]
@@ -207,9 +235,12 @@ class BayesianMLP(nn.Module):
         names = layer_names(len(sizes) - 2)
         chosen = select_layers(stochastic_layers, names)
         self.layers = nn.ModuleList(
-            BayesianLinear(d_in, d_out, prior_var, posterior_std_init, stochastic=i in chosen)
+            BayesianLinear(
+                d_in, d_out, prior_var, posterior_std_init, i in chosen, generators, replicas
+            )
             for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True))
         )
+        self.replicas = self.bayesian_layers[0].replicas
 
     @property
     def bayesian_layers(self) -> list[BayesianLinear]:
@@ -224,76 +255,94 @@ class BayesianMLP(nn.Module):
         return sum(layer.log_norm_p() for layer in self.bayesian_layers)
 
     def renyi_to_prior(self, beta: float) -> Tensor:
-        """D_β(q(W)‖p(W)) of all stochastic layers (closed form; β = 1 − α/N in the energy)."""
-        return torch.stack([layer.renyi_to_prior(beta) for layer in self.bayesian_layers]).sum()
+        """D_β(q(W)‖p(W)) of all stochastic layers per replica [R] (closed form; β = 1 − α/N)."""
+        return torch.stack([layer.renyi_to_prior(beta) for layer in self.bayesian_layers]).sum(0)
 
-    def cavity_forward(self, x: Tensor, power: float, sampler: str = "shared") -> Tensor:
-        """x [K, B, D_in] → F [K, B, D_out] with every layer's weights from its cavity q̃."""
+    def cavity_forward(
+        self, x: Tensor, power: float, sampler: str = "shared", generators: Generators | None = None
+    ) -> Tensor:
+        """x [R, K, B, D_in] → F [R, K, B, D_out], every layer's weights from its cavity q̃."""
         h = x
         for i, layer in enumerate(self.bayesian_layers):
-            h = layer.cavity_forward(h, power, sampler)
+            h = layer.cavity_forward(h, power, sampler, generators)
             if i < len(self.layers) - 1:
                 h = torch.relu(h)
         return h
 
     def draw(
-        self, n_samples: int, like: Tensor, generator: torch.Generator | None = None
+        self, n_samples: int, like: Tensor, generators: Generators | None = None
     ) -> WeightDraw:
-        """K samples W_k ~ q(W) of every layer, their log-factor [K] and log Z_q(W).
+        """K samples W_rk ~ q_r(W) of every layer, their log-factor [R, K] and log Z_q(W) [R].
 
         The stochastic layers are drawn together: their means and variances are joined into one
-        vector of P entries, so the draw w = m + √v ε [K, P], the log-factor and log Z_q are a
+        [R, P] block, so the draw w = m + √v ε [R, K, P], the log-factor and log Z_q are a
         handful of tensor operations however many layers there are (each layer on its own costs
-        ≈ 30, which dominate a step of a small network). Each W_k has the distribution
-        :meth:`BayesianLinear.forward` draws from. A deterministic layer's entry is its (m_W, m_b).
-        ``like`` gives the device and dtype of ε, ``generator`` its source (None: torch's global).
+        ≈ 30, which dominate a step of a small network). Each W_rk has the distribution
+        :meth:`BayesianLinear.forward` draws from. ``like`` gives the device and dtype of ε,
+        ``generators`` its source (one per replica; None: torch's global generator).
         """
         layers = self.bayesian_layers
         stochastic = [layer for layer in layers if layer.stochastic]
+        replicas = self.replicas
         if not stochastic:
-            zero, empty = like.new_zeros(()), like.new_zeros(n_samples, 0)
+            zero, empty = like.new_zeros(replicas), like.new_zeros(replicas, n_samples, 0)
             means = [layer.means() for layer in layers]
-            return WeightDraw(means, zero.expand(n_samples), zero, empty, empty, empty[0])
+            ratio = zero[:, None].expand(replicas, n_samples)
+            return WeightDraw(means, ratio, zero, empty, empty, empty[:, 0])
         prior_var = stochastic[0].prior_var  # one prior for the whole network
         mean_tensors = [t for layer in stochastic for t in layer.means()]
-        mean = torch.cat([t.reshape(-1) for t in mean_tensors])  # [P]
-        rho = torch.cat([t.reshape(-1) for layer in stochastic for t in layer.rhos()])
-        var = prior_var * torch.sigmoid(rho)  # [P]
-        eps = torch.randn(
-            (n_samples, mean.shape[0]), device=like.device, dtype=like.dtype, generator=generator
-        )
-        sample = torch.addcmul(mean, var.sqrt(), eps)  # [K, P]
-        # each stochastic layer's (w [K, d_in, d_out], b [K, d_out]), in the order joined above
-        parts = iter(sample.split([t.numel() for t in mean_tensors], dim=1))
+        mean = torch.cat([t.flatten(1) for t in mean_tensors], dim=1)  # [R, P]
+        rho = torch.cat([t.flatten(1) for layer in stochastic for t in layer.rhos()], dim=1)
+        var = prior_var * torch.sigmoid(rho)  # [R, P]
+        eps = randn(generators, replicas, (n_samples, mean.shape[1]), like)  # [R, K, P]
+        sample = torch.addcmul(mean.unsqueeze(1), var.sqrt().unsqueeze(1), eps)  # [R, K, P]
+        # each stochastic layer's (w [R·K, d_in, d_out], b [R·K, d_out]), in the order joined above
+        flat = sample.view(replicas * n_samples, -1)  # [R·K, P]
+        parts = iter(flat.split([t[0].numel() for t in mean_tensors], dim=1))
         weights = [
-            (next(parts).view(n_samples, *layer.weight_mean.shape), next(parts))
+            (next(parts).view(-1, *layer.weight_mean.shape[1:]), next(parts))
             if layer.stochastic
             else layer.means()
             for layer in layers
         ]
-        log_ratio = centred_log_ratio(sample, eps, prior_var)
-        return WeightDraw(weights, log_ratio, centred_log_norm(var), sample, eps, var)
+        log_ratio = centred_log_ratio(sample, eps, prior_var, sample_dims=2)  # [R, K]
+        log_norm_q = centred_log_norm(var, keep_dims=1)  # [R]
+        return WeightDraw(weights, log_ratio, log_norm_q, sample, eps, var)
 
-    def apply_weights(self, x: Tensor, weights: Sequence[tuple[Tensor, Tensor]]) -> Tensor:
-        """x [K, B, D_in] → F [K, B, D_out] through the layers with ``weights`` (see :meth:`draw`).
+    def apply_weights(
+        self,
+        x: Tensor,
+        weights: Sequence[tuple[Tensor, Tensor]],
+        inputs: list[Tensor] | None = None,
+    ) -> Tensor:
+        """x [R, K, B, D_in] → F [R, K, B, D_out] through the layers with ``weights`` (see
+        :meth:`draw`): a drawn layer's (w [R·K, d_in, d_out], b [R·K, d_out]) in one batched
+        matmul for all R·K samples, a deterministic one's (w [R, d_in, d_out], b [R, d_out]) in
+        one per replica for its K·B rows. The activations stay [R·K, B, ·] between layers (no
+        reshape but a view per deterministic layer); ``inputs``, when given, receives the input
+        of every layer after the first in that shape (what a hand-written backward needs)."""
+        replicas, n_samples, batch = x.shape[:3]
+        h = x.reshape(replicas * n_samples, batch, x.shape[-1])  # [R·K, B, D_in]
+        last = len(weights) - 1
+        for i, (layer, (w, b)) in enumerate(zip(self.bayesian_layers, weights, strict=True)):
+            if layer.stochastic:
+                h = torch.baddbmm(b.unsqueeze(1), h, w)  # [R·K, B, d_out]
+            else:
+                rows = h.reshape(replicas, n_samples * batch, -1)  # [R, K·B, d_in]
+                h = torch.baddbmm(b.unsqueeze(1), rows, w).view(replicas * n_samples, batch, -1)
+            if i < last:
+                h = h.relu_()  # in place on the fresh activation (its backward needs only h)
+                if inputs is not None:
+                    inputs.append(h)
+        return h.view(replicas, n_samples, batch, -1)
 
-        A layer's (w, b) is ([K, d_in, d_out], [K, d_out]) when drawn, ([d_in, d_out], [d_out])
-        when deterministic.
-        """
-        h = x
-        for i, (w, b) in enumerate(weights):
-            drawn = w.dim() == 3  # [K, d_in, d_out]
-            h = torch.baddbmm(b.unsqueeze(1), h, w) if drawn else torch.matmul(h, w) + b
-            if i < len(weights) - 1:
-                h = torch.relu(h)
-        return h
-
-    def sample_forward(self, x: Tensor) -> NetworkSample:
-        """x [K, B, D_in] → F [K, B, D_out], log-factor [K] and log Z_q(W): one draw, applied."""
-        draw = self.draw(x.shape[0], x)
+    def sample_forward(self, x: Tensor, generators: Generators | None = None) -> NetworkSample:
+        """x [R, K, B, D_in] → F [R, K, B, D_out], log-factor [R, K] and log Z_q(W) [R]: one
+        draw, applied."""
+        draw = self.draw(x.shape[1], x, generators)
         return NetworkSample(self.apply_weights(x, draw.weights), draw.log_ratio, draw.log_norm_q)
 
-    def forward(self, x: Tensor) -> LayerOutput:
-        """x [K, B, D_in] → LayerOutput(F [K, B, D_out], N·log f(W_k) over all layers [K])."""
-        out = self.sample_forward(x)
+    def forward(self, x: Tensor, generators: Generators | None = None) -> LayerOutput:
+        """x [R, K, B, D_in] → LayerOutput(F [R, K, B, D_out], N·log f(W_rk) [R, K])."""
+        out = self.sample_forward(x, generators)
         return LayerOutput(out.output, out.log_ratio)

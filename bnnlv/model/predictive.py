@@ -90,40 +90,55 @@ def predict_in_chunks(
     y: Tensor | None,
     rows: int,
     entropy_draws: int = 0,
-    generator: torch.Generator | None = None,
+    generators: Sequence[torch.Generator | None] | None = None,
     quantile_probs: Sequence[float] = (),
-) -> Prediction:
-    """Mixture summaries at x [B, D_in], ``rows`` points at a time to bound memory.
+) -> list[Prediction]:
+    """Mixture summaries of G runs at x [G, B, D_in] (run g's points x[g], targets y[g] [B, D]),
+    ``rows`` points at a time to bound memory; one Prediction per run.
 
-    ``sample`` maps x rows [b, D_in] to the components: means [M, L, b, D] and noise log σ²
-    ([D] or [M, L, b, D]); moments, the mixture log density at y (if given), with
-    ``entropy_draws`` > 0 the entropy decomposition (its draws from ``generator``), and the
-    mixture's quantiles at ``quantile_probs`` (:mod:`bnnlv.model.quantiles`) are all computed
-    from the same components.
+    ``sample`` maps x rows [G, b, D_in] to the runs' components: means and noise log σ²,
+    [G, M, L, b, D] each; moments, the mixture log density at y (if given), with
+    ``entropy_draws`` > 0 the entropy decomposition (run g's draws from ``generators[g]``, None:
+    torch's global generator), and the mixture's quantiles at ``quantile_probs``
+    (:mod:`bnnlv.model.quantiles`) are all computed from the same components.
     """
-    chunks: list[tuple[Moments, Tensor | None, Tensor | None]] = []
-    entropies: list[EntropyDecomposition] = []
-    quantiles: list[Tensor] = []
-    for start in range(0, x.shape[0], rows):
+    runs = x.shape[0]
+    generators = generators if generators is not None else [None] * runs
+    chunks: list[list[Prediction]] = [[] for _ in range(runs)]
+    for start in range(0, x.shape[1], rows):
         stop = start + rows
-        f, log_noise_var = sample(x[start:stop])  # [M, L, b, D], [D] or [M, L, b, D]
-        joint = marginal = None
-        if y is not None:
-            joint, marginal = mixture_log_density(f, log_noise_var, y[start:stop])
-        chunks.append((moments(f, log_noise_var), joint, marginal))
-        if entropy_draws:
-            entropies.append(entropy_decomposition(f, log_noise_var, entropy_draws, generator))
-        if quantile_probs:
-            quantiles.append(mixture_quantiles(f, log_noise_var.exp(), quantile_probs))
-    merged = Moments(*(torch.cat([c[0][i] for c in chunks]) for i in range(3)))
-    entropy = (
-        EntropyDecomposition(*(torch.cat([e[i] for e in entropies]) for i in range(3)))
-        if entropies
-        else None
+        f, log_noise_var = sample(x[:, start:stop])  # [G, M, L, b, D] each
+        for g, run_chunks in enumerate(chunks):
+            joint = marginal = entropy = quantiles = None
+            if y is not None:
+                joint, marginal = mixture_log_density(f[g], log_noise_var[g], y[g, start:stop])
+            if entropy_draws:
+                entropy = entropy_decomposition(
+                    f[g], log_noise_var[g], entropy_draws, generators[g]
+                )
+            if quantile_probs:
+                quantiles = mixture_quantiles(f[g], log_noise_var[g].exp(), quantile_probs)
+            summary = moments(f[g], log_noise_var[g])
+            run_chunks.append(Prediction(summary, joint, marginal, entropy, quantiles))
+    return [_joined(run_chunks) for run_chunks in chunks]
+
+
+def _joined(chunks: Sequence[Prediction]) -> Prediction:
+    """One Prediction from those of consecutive chunks of points."""
+
+    def cat(parts: Sequence[Tensor | None]) -> Tensor | None:
+        present = [part for part in parts if part is not None]
+        return torch.cat(present) if present else None
+
+    merged = Moments(
+        *(torch.cat(parts) for parts in zip(*(c.moments for c in chunks), strict=True))
     )
-    quantile = torch.cat(quantiles, dim=1) if quantiles else None  # [P, B, D]
-    if y is None:
-        return Prediction(merged, None, None, entropy, quantile)
-    joint_all = torch.cat([c[1] for c in chunks if c[1] is not None])
-    marginal_all = torch.cat([c[2] for c in chunks if c[2] is not None])
-    return Prediction(merged, joint_all, marginal_all, entropy, quantile)
+    entropies = [c.entropy for c in chunks if c.entropy is not None]
+    entropy = None
+    if entropies:
+        entropy = EntropyDecomposition(*(torch.cat(t) for t in zip(*entropies, strict=True)))
+    joint = cat([c.log_density for c in chunks])
+    marginal = cat([c.log_density_per_output for c in chunks])
+    quantile_parts = [c.quantiles for c in chunks if c.quantiles is not None]
+    quantiles = torch.cat(quantile_parts, dim=1) if quantile_parts else None  # [P, B, D]
+    return Prediction(merged, joint, marginal, entropy, quantiles)

@@ -84,19 +84,21 @@ class Evaluation(NamedTuple):
 
 def evaluate(
     model: BNNLV, data: RegressionDataModule, run_dir: Path, make_plots: bool = True,
-    interval: float | None = None,
+    interval: float | None = None, generator: torch.Generator | None = None,
 ) -> Evaluation:  # fmt: skip
     """Predict the test split and draw the plots into ``run_dir``; return the metrics and the
     predictions table (the caller writes it, as ``predictions.csv``). ``interval``: the level of
     the central interval taken from the mixture (columns :func:`interval_columns`, and the
-    metric ``test_interval_coverage``); None for none."""
+    metric ``test_interval_coverage``); None for none. Every Monte Carlo draw, the plots' too,
+    comes from ``generator`` (None: torch's global generator)."""
     model.eval()
     device = model.device
     splits, scaler = data.splits, data.scaler
     x_test, y_test = (t.to(device) for t in data.tensors("test"))
     level = interval if interval is not None else PLOT_INTERVAL  # the plots show one anyway
     probs = central_probs(level)
-    pred = model.predict(x_test, y_test, entropy_draws=ENTROPY_DRAWS, quantile_probs=probs)
+    pred = model.predict(x_test, y_test, entropy_draws=ENTROPY_DRAWS, generator=generator,
+                         quantile_probs=probs)  # fmt: skip
     assert pred.log_density is not None and pred.log_density_per_output is not None
     assert pred.entropy is not None
     y_std = scaler.y_std
@@ -134,7 +136,7 @@ def evaluate(
             columns[f"entropy_{part}{suffix}"] = value
     columns["nll"] = -(pred.log_density.cpu().numpy() - np.log(y_std).sum())
     if make_plots:
-        _plot_run(model, data, run_dir, mean, std, columns["nll"], oracle_nll)
+        _plot_run(model, data, run_dir, mean, std, columns["nll"], oracle_nll, generator)
         if splits.x_test.shape[1] != 1:  # a 1-D input's fit is drawn on a grid instead
             fit_png = run_dir / "fit.png"
             plots.plot_predicted_vs_true(splits.y_test, mean, bounds, level,
@@ -151,7 +153,7 @@ def source_rows(splits: Splits) -> np.ndarray:
 
 def _plot_run(
     model: BNNLV, data: RegressionDataModule, run_dir: Path, mean: np.ndarray, std: np.ndarray,
-    nll: np.ndarray, oracle_nll: np.ndarray | None,
+    nll: np.ndarray, oracle_nll: np.ndarray | None, generator: torch.Generator | None,
 ) -> None:  # fmt: skip
     splits, scaler = data.splits, data.scaler
     plots.plot_diagnostics(splits.y_test, mean, std, nll, list(splits.target_names),
@@ -171,15 +173,16 @@ def _plot_run(
     pad = GRID_MARGIN * (hi - lo)
     grid = np.linspace(lo - pad, hi + pad, GRID_POINTS)
     x_grid = torch.as_tensor(scaler.x(grid[:, None]), dtype=torch.float32, device=model.device)
-    pred = model.predict(x_grid, entropy_draws=ENTROPY_DRAWS)
+    pred = model.predict(x_grid, entropy_draws=ENTROPY_DRAWS, generator=generator)
     assert pred.entropy is not None
     grid_mean, grid_epistemic, grid_aleatoric = original_units(pred.moments, scaler)
     log_scale = float(np.log(scaler.y_std[0]))
     entropy = (pred.entropy.total.cpu().numpy()[:, 0] + log_scale,
                pred.entropy.aleatoric.cpu().numpy()[:, 0] + log_scale,
                pred.entropy.epistemic.cpu().numpy()[:, 0])  # fmt: skip
-    f, noise_var = model.components(x_grid, FIT_SAMPLES, 1)  # [n, 1, G, D]: one z per draw
-    samples = f[:, 0, :, 0] + noise_var[:, 0, :, 0].sqrt() * torch.randn_like(f[:, 0, :, 0])
+    f, noise_var = model.components(x_grid, FIT_SAMPLES, 1, generator)  # [n, 1, G, D]
+    eps = torch.randn(f[:, 0, :, 0].shape, generator=generator, device=f.device, dtype=f.dtype)
+    samples = f[:, 0, :, 0] + noise_var[:, 0, :, 0].sqrt() * eps  # one z per weight draw
     plots.plot_fit(
         grid,
         grid_mean[:, 0],

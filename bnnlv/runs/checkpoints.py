@@ -16,6 +16,7 @@ import os
 import pickle
 import re
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,10 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from bnnlv.model.lit_module import optimiser_updates
+from bnnlv.model.lit_module import BNNLV, optimiser_updates
 from bnnlv.runs.interrupts import RunInterrupted, interrupts_deferred
-from bnnlv.runs.results import file_mode, temporary_sibling
+from bnnlv.runs.replicas import split_checkpoint
+from bnnlv.runs.results import file_mode, temporary_sibling, write_torch
 
 LAST = "last.ckpt"
 
@@ -48,6 +50,26 @@ def save_checkpoint(trainer: L.Trainer, path: Path) -> None:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def save_run_checkpoints(trainer: L.Trainer, paths: Sequence[Path | None]) -> None:
+    """The model's checkpoint as each run's (bnnlv.runs.replicas.split_checkpoint), atomically,
+    at ``paths[g]`` for run g (None: leave run g's file as it is); one run: save_checkpoint."""
+    if len(paths) == 1:
+        if paths[0] is not None:
+            save_checkpoint(trainer, paths[0])
+        return
+    first = next(path for path in paths if path is not None)
+    whole = first.parent / f".{LAST}.group"
+    save_checkpoint(trainer, whole)
+    try:
+        parts = split_checkpoint(load_checkpoint(whole), len(paths))
+        with interrupts_deferred():
+            for path, part in zip(paths, parts, strict=True):
+                if path is not None:
+                    write_torch(path, part)
+    finally:
+        whole.unlink(missing_ok=True)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -79,15 +101,20 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 class RunCheckpoints(L.Callback):
     """Periodic and on-interrupt saves of ``directory/last.ckpt``; remembers where a run stopped.
 
-    ``every_n_epochs=None`` saves only on interrupt (the runner saves the final state itself).
+    With several directories, one per run trained together (bnnlv.runs.replicas), each run's own
+    checkpoint goes to its directory; a run whose replicas have diverged (model.divergence) keeps
+    its last good one. ``every_n_epochs=None`` saves only on interrupt (the runner saves the final
+    state itself).
     An interrupt saves only once the fit has made an update: before that, the checkpoint already
     there (a resumed run's) or none (nothing was trained) stands. After an exception,
     ``stopped_at`` is (epoch, updates) and ``interrupt`` is the :class:`RunInterrupted` to report
     when a signal was the cause.
     """
 
-    def __init__(self, directory: Path, every_n_epochs: int | None) -> None:
-        self.path = Path(directory) / LAST
+    def __init__(self, directory: Path | Sequence[Path], every_n_epochs: int | None) -> None:
+        directories = [directory] if isinstance(directory, Path) else list(directory)
+        self.paths = [Path(d) / LAST for d in directories]
+        self.path = self.paths[0]
         self.every_n_epochs = every_n_epochs
         self.stopped_at: tuple[int, int] | None = None
         self.interrupt: RunInterrupted | None = None
@@ -100,7 +127,7 @@ class RunCheckpoints(L.Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         every = self.every_n_epochs
         if every and (trainer.current_epoch + 1) % every == 0:
-            save_checkpoint(trainer, self.path)
+            self.save(trainer, pl_module)
 
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
@@ -113,7 +140,34 @@ class RunCheckpoints(L.Callback):
                 name = "SIGTERM" if isinstance(exception, SIGTERMException) else "SIGINT"
             self.interrupt = RunInterrupted(name, epoch, step)
             if self._first_update is not None and step > self._first_update:
-                save_checkpoint(trainer, self.path)
+                self.save(trainer, pl_module)
+
+    def save(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Every run's checkpoint, but a diverged run's (its last good one stands)."""
+        diverged = set(pl_module.diverged.by_run()) if isinstance(pl_module, BNNLV) else set()
+        save_run_checkpoints(
+            trainer, [None if g in diverged else path for g, path in enumerate(self.paths)]
+        )
+
+    @property
+    def saved(self) -> Path | None:
+        return self.path if self.path.is_file() else None
+
+    def run(self, run: int) -> RunStop:
+        """Where run ``run`` (of those trained together) stopped and the checkpoint it has."""
+        return RunStop(self, run)
+
+
+class RunStop:
+    """One run's view of the :class:`RunCheckpoints` of runs trained together: the shared
+    ``stopped_at``, and its own saved checkpoint."""
+
+    def __init__(self, checkpoints: RunCheckpoints, run: int) -> None:
+        self.checkpoints, self.path = checkpoints, checkpoints.paths[run]
+
+    @property
+    def stopped_at(self) -> tuple[int, int] | None:
+        return self.checkpoints.stopped_at
 
     @property
     def saved(self) -> Path | None:

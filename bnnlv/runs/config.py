@@ -30,6 +30,7 @@ POSITIVE_INTS = (
     "model.n_samples_test",
     "model.n_latent_test",
     "model.predict_chunk",
+    "model.members",
 )
 OPTIONAL_POSITIVE_INTS = ("threads", "checkpoint_every")
 # prior.* first: model.prior_var and model.latent_prior_var interpolate them, and the user who

@@ -16,7 +16,7 @@ from typing import Any
 
 GROUP_HELP = {
     "model": "bnn_lv: Bayesian weights and a latent input; bnn: no latent; mlp, het_mlp: "
-    "deterministic",
+    "deterministic; ensemble: het_mlps mixed",
     "data": "the data set: the toy problems, wet_chicken, uci (data.name=...), csv (your file)",
     "prior": "the prior variances of the weights and the latent input",
     "trainer": "Lightning's trainer: cpu, gpu, ddp (one run on several devices)",
@@ -122,6 +122,8 @@ KEY_HELP: dict[str, str] = {
     "model.weight_sampler": "shared (one weight draw per sample k) or flipout (per-example "
     "perturbations, cavity energy)",
     "model.compile": "torch.compile the training step (pays on a GPU, not on the CPU)",
+    "model.members": "networks of a run, trained together and mixed in the predictive (1 but "
+    "for an ensemble)",
     "model.fused": "train with the hand-written gradient where it applies (false: autograd)",
     # prior
     "prior.weight_var": "λ: prior variance of every Bayesian weight and bias, w ~ N(0, λ)",

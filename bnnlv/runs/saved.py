@@ -10,7 +10,7 @@ standardiser with the column names (:mod:`bnnlv.runs.state`). From these alone:
   epistemic / aleatoric std for every row of a CSV of inputs (no targets needed), original units;
 - ``bnnlv train resume=DIR [key=value …]`` continues the run in place (:mod:`bnnlv.runs.resume`).
 
-Scoring draws the predictive's Monte Carlo samples after ``torch.manual_seed(seed)``
+Scoring draws the predictive's Monte Carlo samples from a generator seeded with the run's seed
 (:func:`score`), so a model gives the same numbers when scored after training and when re-scored
 from its checkpoint.
 """
@@ -58,13 +58,16 @@ def load_run(run_dir: Path) -> SavedRun:
     return SavedRun(cfg, model, read_data_state(checkpoint))
 
 
-def validation_nll(model: BNNLV, data: RegressionDataModule) -> float | None:
+def validation_nll(
+    model: BNNLV, data: RegressionDataModule, generator: torch.Generator | None = None
+) -> float | None:
     """Mean validation NLL in original units, −(1/n) Σ_n [log p_std(y_n|x_n) − Σ_d log s_y,d]
-    (s_y the target std of the standardiser); None when the validation split is empty."""
+    (s_y the target std of the standardiser), the predictive's draws from ``generator``; None
+    when the validation split is empty."""
     x, y = (t.to(model.device) for t in data.tensors("val"))
     if x.shape[0] == 0:
         return None
-    log_density = model.predict(x, y).log_density
+    log_density = model.predict(x, y, generator=generator).log_density
     assert log_density is not None
     return float(-(log_density.mean().item() - np.log(data.scaler.y_std).sum()))
 
@@ -74,15 +77,19 @@ def score(
     interval: float | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """``val_nll`` and the test metrics (:func:`bnnlv.report.evaluate.evaluate`, which also writes
-    predictions.csv, with the central ``interval`` of the mixture, and plots), each after
-    ``torch.manual_seed(seed)``."""
+    predictions.csv, with the central ``interval`` of the mixture, and plots), each with its
+    draws from a generator seeded with ``seed``."""
     model.eval()
-    torch.manual_seed(seed)
-    metrics: dict[str, Any] = {"val_nll": validation_nll(model, data)}
-    torch.manual_seed(seed)
-    scored = evaluate(model, data, out_dir, make_plots=make_plots, interval=interval)
+    metrics: dict[str, Any] = {"val_nll": validation_nll(model, data, scoring_stream(model, seed))}
+    scored = evaluate(model, data, out_dir, make_plots, interval, scoring_stream(model, seed))
     write_csv(out_dir / "predictions.csv", scored.predictions)
     return metrics | scored.metrics
+
+
+def scoring_stream(model: BNNLV, seed: int) -> torch.Generator:
+    """The random stream of a scoring: a generator on the model's device seeded with the run's
+    seed (the same draws as torch's global stream after ``torch.manual_seed(seed)``)."""
+    return torch.Generator(device=model.device).manual_seed(seed)
 
 
 def _out_dir() -> Path:
@@ -137,8 +144,7 @@ def prediction_frame(
     scaler = run.data.scaler
     x_std = torch.as_tensor(scaler.x(x), dtype=torch.float32)
     probs = central_probs(interval) if interval is not None else ()
-    torch.manual_seed(seed)
-    pred = run.model.predict(x_std, quantile_probs=probs)  # [B, D_out] each
+    pred = run.model.predict(x_std, generator=scoring_stream(run.model, seed), quantile_probs=probs)
     return uncertainty_columns(*original_units(pred.moments, scaler), run.data.target_names,
                                interval, interval_bounds(pred, scaler))  # fmt: skip
 

@@ -19,11 +19,12 @@ the last update is well defined, and ``position`` describes it:
     epoch           the epoch under way (or just ended: its validation and log row may be pending)
     updates         updates made before that epoch began
     done            updates made in it since (the finished minibatches of its order)
-    shuffle         [uint8 tensor]: the shuffling generator's state when the epoch began (one per
-                    generator), from which the epoch's order is drawn again
-    torch           uint8 tensor: the CPU generator after the last update (weight and latent noise
-                    ε; training's own stream, also when stopped during validation); ``cuda`` the
-                    same for the GPU's generator when training ran on one
+    shuffle         [uint8 tensor]: each replica's shuffling generator's state when the epoch
+                    began (data.module.StackedBatches), from which the epoch's orders are drawn
+                    again
+    torch           [uint8 tensor]: each replica's generator after the last update
+                    (BNNLV.generators: its weight and latent noise ε; validation draws from its
+                    own), on the device training ran on
     epoch_totals    the epoch's running sums so far (BNNLV.epoch_totals), for its log row
 
 Lightning's own loop state (``loops``) is left out: it records the stop with its own counters
@@ -46,6 +47,7 @@ import torch
 
 from bnnlv.data.columns import InputColumns
 from bnnlv.data.module import GroupedBatches, RegressionDataModule, Standardiser
+from bnnlv.data.replicas import ReplicaData
 from bnnlv.model.lit_module import BNNLV, optimiser_updates
 
 KEY = "bnnlv"
@@ -75,6 +77,16 @@ def data_state(data: RegressionDataModule) -> dict[str, Any]:
         "inputs": [str(n) for n in inputs.names],
         "categories": {str(k): [str(c) for c in v] for k, v in inputs.categories.items()},
     }
+
+
+def _data_states(datamodule: object) -> dict[str, Any]:
+    """The checkpoint's data entries: :func:`data_state` of one run's data module, or of each
+    run's, as ``runs``, for several trained together (bnnlv.runs.replicas splits them)."""
+    if isinstance(datamodule, RegressionDataModule):
+        return data_state(datamodule)
+    if isinstance(datamodule, ReplicaData):
+        return {"runs": [data_state(run) for run in datamodule.runs]}
+    raise ValueError(f"RunState needs a bnnlv data module, got {type(datamodule)}")
 
 
 def read_data_state(checkpoint: Mapping[str, Any]) -> SavedData:
@@ -140,7 +152,7 @@ def legacy_position(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
     updates = checkpoint["global_step"] // max(1, len(checkpoint["optimizer_states"]))
     shuffle = [rng["shuffle"]] if "shuffle" in rng else []
     return {"epoch": epoch, "updates": updates, "done": 0, "shuffle": shuffle,
-            "torch": rng["torch"]}  # fmt: skip
+            "torch": [rng["torch"]]}  # fmt: skip
 
 
 class RunState(L.Callback):
@@ -154,27 +166,22 @@ class RunState(L.Callback):
     def on_save_checkpoint(
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
-        datamodule = trainer.datamodule  # type: ignore[attr-defined]
-        if not isinstance(datamodule, RegressionDataModule):
-            raise ValueError(f"RunState needs a RegressionDataModule, got {type(datamodule)}")
+        data = _data_states(trainer.datamodule)  # type: ignore[attr-defined]
         checkpoint.pop("loops", None)
         if self._resumed is not None:  # the fit has not moved from the loaded position yet
-            checkpoint[KEY] = data_state(datamodule) | {"position": dict(self._resumed)}
+            checkpoint[KEY] = data | {"position": dict(self._resumed)}
             return
         model = _model(pl_module)
         start = self._epoch_start
-        cpu, cuda = model.training_rng()
         position = {
             "epoch": start.epoch,
             "updates": start.updates,
             "done": optimiser_updates(trainer) - start.updates,
             "shuffle": start.shuffle,
-            "torch": cpu,
+            "torch": [generator.get_state() for generator in model.generators],
             "epoch_totals": model.epoch_totals(),
         }
-        if cuda is not None:
-            position["cuda"] = cuda
-        checkpoint[KEY] = data_state(datamodule) | {"position": position}
+        checkpoint[KEY] = data | {"position": position}
 
     def on_load_checkpoint(
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
@@ -194,9 +201,10 @@ class RunState(L.Callback):
         if position is None:
             return
         continue_counts(trainer, position["epoch"], position["updates"] + position["done"])
-        torch.set_rng_state(position["torch"])
-        if "cuda" in position and pl_module.device.type == "cuda":
-            torch.cuda.set_rng_state(position["cuda"], pl_module.device)
+        saved = position["torch"]  # one tensor from a bnnlv that drew from torch's global stream
+        states = [saved] if isinstance(saved, torch.Tensor) else saved
+        for generator, state in zip(_model(pl_module).generators, states, strict=True):
+            generator.set_state(state)
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Record where the epoch begins. Lightning fetches the first group of a loader that has a
@@ -214,4 +222,4 @@ def _epoch_start(trainer: L.Trainer) -> EpochStart:
     skipped minibatches (a resumed epoch counts the updates made before the stop)."""
     loader = _train_batches(trainer)
     updates = optimiser_updates(trainer) - loader.skip
-    return EpochStart(trainer.current_epoch, updates, [loader.generator.get_state()])
+    return EpochStart(trainer.current_epoch, updates, [g.get_state() for g in loader.generators])

@@ -1,9 +1,17 @@
-"""One training run, end to end: compose → fit → evaluate → results folder.
+"""One training run, end to end: compose → fit → evaluate → results folder; or several runs at
+once, each with its own folder, trained in one process on the model's replica axis.
 
 The entry point only orchestrates; every piece it calls is built from the config by ``_target_``.
 Any failure is recorded in ``metrics.json`` as ``status: failed`` with the reason (and the epoch
 and step when training had started), then re-raised for the CLI to report in one line. SIGINT and
 SIGTERM save ``checkpoints/last.ckpt`` and record ``status: interrupted`` instead.
+
+:func:`train_replicas` trains runs whose configs differ only in ``seed`` / ``data.split``
+(bnnlv.runs.replicas) together: one model of G runs × M members on one replica axis, each run's
+data in its own order, each run's log rows to its own ``logs/metrics.csv``, each run's periodic
+checkpoints split off into its own folder; after the fit the model is split into the runs'
+models (BNNLV.split_runs), each scored and saved as a run alone would be. Every file a run
+folder gets is what :func:`train` would have written for that config, to float rounding.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ import logging
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,12 +33,16 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from bnnlv.data.module import RegressionDataModule
+from bnnlv.data.replicas import ReplicaData
 from bnnlv.model.allocator import keep_freed_memory
+from bnnlv.model.divergence import Divergence, DivergenceError
 from bnnlv.model.lit_module import BNNLV, optimiser_updates
-from bnnlv.runs.checkpoints import RunCheckpoints, save_checkpoint
+from bnnlv.model.replicas import member_seeds
+from bnnlv.runs.checkpoints import RunCheckpoints
 from bnnlv.runs.config import check_config
 from bnnlv.runs.errors import describe, root_cause
 from bnnlv.runs.interrupts import interrupts_deferred, interrupts_raised
+from bnnlv.runs.replicas import check_group
 from bnnlv.runs.results import METRICS_FILE, write_json, write_text
 from bnnlv.runs.resume import join_logs, resume_from, set_aside_logs
 from bnnlv.runs.saved import score
@@ -58,22 +70,41 @@ def _progress_bar(setting: Any) -> bool:
 def build(cfg: DictConfig) -> tuple[RegressionDataModule, BNNLV]:
     """Instantiate the data module (loaded and standardised) and the model it sizes.
 
+    The model's replicas are the run's members (model.replicas.member_seeds: one for every model
+    but the ensemble), each with its seed for its random stream and its data order.
     ``_convert_="all"`` passes plain lists, so the hyperparameters saved in checkpoints load
     with ``weights_only=True`` (no OmegaConf classes in the pickle).
     """
-    check_config(cfg)
-    data: RegressionDataModule = instantiate(cfg.data, seed=cfg.seed, _convert_="all")
-    data.prepare()
+    (data,), model = build_replicas([cfg])
+    return data, model
+
+
+def build_replicas(cfgs: Sequence[DictConfig]) -> tuple[list[RegressionDataModule], BNNLV]:
+    """:func:`build` for runs trained together: each run's data module, and one model holding
+    every run's members as replicas, run g's block g (seeds in the same order)."""
+    for cfg in cfgs:
+        check_config(cfg)
+    check_group(cfgs)
+    runs = []
+    seeds: list[int] = []
+    for cfg in cfgs:
+        data: RegressionDataModule = instantiate(cfg.data, seed=cfg.seed, _convert_="all")
+        data.prepare()
+        data.shuffle_seeds = member_seeds(cfg.seed, cfg.model.get("members", 1))
+        seeds += data.shuffle_seeds
+        runs.append(data)
+    first = runs[0]
     model: BNNLV = instantiate(
-        cfg.model,
+        cfgs[0].model,
         _convert_="all",
-        in_features=data.in_features,
-        out_features=data.out_features,
-        n_train=data.n_train,
-        batch_size=data.batch_size,
+        in_features=first.in_features,
+        out_features=first.out_features,
+        n_train=first.n_train,
+        batch_size=first.batch_size,
+        seeds=seeds,
     )
     model.update_guard = interrupts_deferred
-    return data, model
+    return runs, model
 
 
 def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
@@ -85,15 +116,32 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     rank = getattr(rank_zero_only, "rank", 0)
     if rank != 0:
         log.info("distributed process %d trains with process 0, which writes %s", rank, run_dir)
-        return _train(cfg, run_dir, RunCheckpoints(run_dir / "checkpoints", None))
-    checkpoints = RunCheckpoints(run_dir / "checkpoints", cfg.get("checkpoint_every"))
-    return recorded(cfg, run_dir, checkpoints, lambda: _train(cfg, run_dir, checkpoints))
+        return _train([cfg], [run_dir], RunCheckpoints(run_dir / "checkpoints", None))[0]
+    (metrics,) = train_replicas([cfg], [run_dir])  # one run's divergence stops the fit: raised
+    return metrics
+
+
+def train_replicas(cfgs: Sequence[DictConfig], run_dirs: Sequence[Path]) -> list[dict[str, Any]]:
+    """Train the runs ``cfgs`` (differing only in ``seed`` / ``data.split``) together, run g into
+    ``run_dirs[g]``, each folder as :func:`train` writes it; return each run's metrics.
+
+    A run whose replicas diverge is recorded as failed (its last good checkpoint kept) while the
+    others train on; a failure of the whole (a bad config, an interrupt, every run diverged) is
+    recorded in every run's ``metrics.json`` and raised.
+    """
+    if len(cfgs) != len(run_dirs):
+        raise ValueError(f"{len(cfgs)} run configs but {len(run_dirs)} run folders")
+    every = cfgs[0].get("checkpoint_every")
+    checkpoints = RunCheckpoints([run_dir / "checkpoints" for run_dir in run_dirs], every)
+    stops = [checkpoints.run(g) for g in range(len(run_dirs))]
+    return recorded_runs(cfgs, run_dirs, stops, lambda: _train(cfgs, run_dirs, checkpoints))
 
 
 class StopPoint(Protocol):
     """Where a run stopped and the checkpoint it left (:class:`RunCheckpoints` and the like)."""
 
-    stopped_at: tuple[int, int] | None  # (epoch, step)
+    @property
+    def stopped_at(self) -> tuple[int, int] | None: ...  # (epoch, step)
 
     @property
     def saved(self) -> Path | None: ...
@@ -106,21 +154,37 @@ def recorded(
     ``running`` first, then ``body``'s metrics, or the :func:`stopped_record` of an interrupt
     or failure (re-raised); ``config.yaml`` holds the resolved config. SIGTERM interrupts like
     Ctrl-C while ``body`` runs."""
+    (metrics,) = recorded_runs([cfg], [run_dir], [checkpoints], lambda: [body()])
+    return metrics
+
+
+def recorded_runs(
+    cfgs: Sequence[DictConfig],
+    run_dirs: Sequence[Path],
+    stops: Sequence[StopPoint],
+    body: Callable[[], list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """:func:`recorded` for runs made by one ``body`` together, run g's record in
+    ``run_dirs[g]``; a failure of ``body`` is recorded in every run's folder."""
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(run_dir / METRICS_FILE, {"status": "running"})
+        for run_dir in run_dirs:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            write_json(run_dir / METRICS_FILE, {"status": "running"})
     except OSError as error:
         reason = f"cannot write the run folder ({error.strerror or error})"
         raise OSError(error.errno, reason, str(run_dir)) from None
     try:
         with interrupts_raised():
-            write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-            metrics = body()
+            for cfg, run_dir in zip(cfgs, run_dirs, strict=True):
+                write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+            results = body()
     except BaseException as error:
-        write_json(run_dir / METRICS_FILE, stopped_record(error, checkpoints, run_dir))
+        for stop, run_dir in zip(stops, run_dirs, strict=True):
+            write_json(run_dir / METRICS_FILE, stopped_record(error, stop, run_dir))
         raise
-    write_json(run_dir / METRICS_FILE, metrics)
-    return metrics
+    for run_dir, metrics in zip(run_dirs, results, strict=True):
+        write_json(run_dir / METRICS_FILE, metrics)
+    return results
 
 
 def stopped_record(error: BaseException, checkpoints: StopPoint, run_dir: Path) -> dict[str, Any]:
@@ -138,29 +202,46 @@ def stopped_record(error: BaseException, checkpoints: StopPoint, run_dir: Path) 
     return record
 
 
-def _train(cfg: DictConfig, run_dir: Path, checkpoints: RunCheckpoints) -> dict[str, Any]:
+def diverged_record(divergence: Divergence, checkpoint: StopPoint) -> dict[str, Any]:
+    """metrics.json of a run trained with others whose replica diverged while they trained on."""
+    saved = checkpoint.saved
+    return {
+        "status": "failed",
+        "error": divergence.reason,
+        "error_type": DivergenceError.__name__,
+        "epoch": divergence.epoch,
+        "step": divergence.step,
+        "checkpoint": str(Path("checkpoints") / saved.name) if saved else None,
+    }
+
+
+def _train(
+    cfgs: Sequence[DictConfig], run_dirs: Sequence[Path], checkpoints: RunCheckpoints
+) -> list[dict[str, Any]]:
+    cfg = cfgs[0]
     quiet_lightning()
     L.seed_everything(cfg.seed, workers=False, verbose=False)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     keep_freed_memory()
-    data, model = build(cfg)
+    runs, model = build_replicas(cfgs)
+    data: RegressionDataModule | ReplicaData = runs[0] if len(runs) == 1 else ReplicaData(runs)
     show_bar = _progress_bar(cfg.progress_bar)
     callbacks: list[L.Callback] = [checkpoints, RunState()]
     if show_bar:
-        callbacks.append(TQDMProgressBar(refresh_rate=max(1, len_epoch(data))))
+        callbacks.append(TQDMProgressBar(refresh_rate=max(1, len_epoch(runs[0]))))
     trainer: L.Trainer = instantiate(
         cfg.trainer,
-        logger=CSVLogger(save_dir=run_dir, name="", version="logs"),
+        logger=[CSVLogger(save_dir=run_dir, name="", version="logs") for run_dir in run_dirs],
         callbacks=callbacks,
         enable_progress_bar=show_bar,
         enable_checkpointing=False,
-        default_root_dir=run_dir,
+        default_root_dir=run_dirs[0],
     )
     data.device = trainer.strategy.root_device
     resumed = bool(cfg.get("resume")) and trainer.is_global_zero
     if resumed:
-        set_aside_logs(run_dir)
+        set_aside_logs(run_dirs[0])
     start = time.perf_counter()
     try:
         trainer.fit(model, datamodule=data, ckpt_path=resume_from(cfg), weights_only=True)
@@ -172,17 +253,27 @@ def _train(cfg: DictConfig, run_dir: Path, checkpoints: RunCheckpoints) -> dict[
         raise
     finally:
         if resumed:
-            join_logs(run_dir)
+            join_logs(run_dirs[0])
     fit_seconds = time.perf_counter() - start
-    save_checkpoint(trainer, checkpoints.path)
+    checkpoints.save(trainer, model)
     if not trainer.is_global_zero:
-        return {"status": "ok"}
-    metrics: dict[str, Any] = {"status": "ok", "fit_seconds": fit_seconds}
-    metrics |= score(model, data, run_dir, cfg.seed, bool(cfg.plots), cfg.get("interval"))
-    metrics["epochs"] = trainer.current_epoch
-    metrics["steps"] = optimiser_updates(trainer)
-    metrics["n_train"] = data.n_train
-    return metrics
+        return [{"status": "ok"}]
+    diverged = model.diverged.by_run()
+    results = []
+    for g, (run_cfg, run_dir, run_data, run_model) in enumerate(
+        zip(cfgs, run_dirs, runs, model.split_runs(), strict=True)
+    ):
+        if g in diverged:
+            results.append(diverged_record(diverged[g], checkpoints.run(g)))
+            continue
+        metrics: dict[str, Any] = {"status": "ok", "fit_seconds": fit_seconds}
+        metrics |= score(run_model.to(model.device), run_data, run_dir, run_cfg.seed,
+                         bool(run_cfg.plots), run_cfg.get("interval"))  # fmt: skip
+        metrics["epochs"] = trainer.current_epoch
+        metrics["steps"] = optimiser_updates(trainer)
+        metrics["n_train"] = run_data.n_train
+        results.append(metrics)
+    return results
 
 
 def len_epoch(data: RegressionDataModule) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -59,10 +60,10 @@ def test_drawn_dynamics_holds_the_weights_and_passes_gradients_to_x_only(
     again = dynamics(x, z)  # the same W_k at every call: a roll-out's steps share them
     assert torch.equal(mean, again[0]) and torch.equal(noise_var, again[1])
     # the draw is the network's: sample k of a fresh draw from the same seed gives the same map
-    weights = model.network.draw(4, x, _gen(3)).weights
-    inputs = torch.cat([x, z], dim=-1)
+    weights = model.network.draw(4, x, [_gen(3)]).weights
+    inputs = torch.cat([x, z], dim=-1)[None]  # [1, K, B, ·]: the one replica
     expected, _ = model.noise.split(model.network.apply_weights(inputs, weights))
-    torch.testing.assert_close(mean, expected)
+    torch.testing.assert_close(mean, expected[0])
     (mean.sum() + noise_var.sum()).backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
     assert all(p.grad is None for p in model.parameters())
@@ -74,5 +75,43 @@ def test_drawn_dynamics_holds_the_weights_and_passes_gradients_to_x_only(
 
 def test_drawn_dynamics_rejects_a_latent_of_the_wrong_shape() -> None:
     dynamics = _model().draw_dynamics(2)
-    with pytest.raises(ValueError, match=r"^z must be \[K, B, L\]=\(2, 5, 1\) .* got \(2, 5, 0\)$"):
+    with pytest.raises(
+        ValueError, match=r"K = 2 weight draws and L = 1, got \(2, 5, 3\) and \(2, 5, 0\)$"
+    ):
         dynamics(torch.zeros(2, 5, 3), torch.zeros(2, 5, 0))
+    with pytest.raises(ValueError, match=r"got \(3, 5, 3\) and \(3, 5, 1\)$"):
+        dynamics(torch.zeros(3, 5, 3), torch.zeros(3, 5, 1))
+
+
+def test_an_ensembles_predictive_is_the_uniform_mixture_of_its_members() -> None:
+    """model=ensemble, 3 het_mlp members: the mixture NLL by hand from each member's μ_m(x),
+    σ_m²(x); epistemic = Var_m μ_m, aleatoric = E_m σ_m² (total = their sum); and
+    H = E_m H_m + I, I ≥ 0 and at most log 3, the member playing the part of W."""
+    model = _model(latent="none", stochastic_layers=[], noise="heteroscedastic", members=3,
+                   seeds=[10, 11, 12], n_samples_test=1, noise_std_init=0.5).double()  # fmt: skip
+    x = torch.randn(6, 3, generator=_gen(1), dtype=torch.float64)
+    y = torch.randn(6, 2, generator=_gen(2), dtype=torch.float64)
+    means, variances = [], []
+    for m in range(3):  # member m by hand: its own layers, then its two heads
+        h = x
+        for i, layer in enumerate(model.network.layers):
+            h = h @ layer.weight_mean[m] + layer.bias_mean[m]
+            h = torch.relu(h) if i < len(model.network.layers) - 1 else h
+        means.append(h[:, :2])
+        variances.append(torch.log1p(torch.exp(h[:, 2:] + model.noise.offset)) + 1e-6)
+    mu, var = torch.stack(means), torch.stack(variances)  # [M, B, D]
+    assert (mu.std(0) > 0).all()  # the members differ
+    log_n = -0.5 * (torch.log(2 * math.pi * var) + (y - mu) ** 2 / var)  # [M, B, D]
+    expected = torch.logsumexp(log_n.sum(-1), dim=0) - math.log(3)  # [B]
+    pred = model.predict(x, y, entropy_draws=64, generator=_gen(3))
+    torch.testing.assert_close(pred.log_density, expected)
+    torch.testing.assert_close(pred.moments.epistemic_var, mu.var(0, unbiased=False))
+    torch.testing.assert_close(pred.moments.aleatoric_var, var.mean(0))
+    total = (mu**2 + var).mean(0) - mu.mean(0) ** 2
+    torch.testing.assert_close(pred.moments.total_var, total)
+    ent = pred.entropy
+    assert ent is not None
+    torch.testing.assert_close(ent.total, ent.aleatoric + ent.epistemic)
+    assert (ent.epistemic >= 0).all() and (ent.epistemic <= math.log(3) + 1e-9).all()
+    member_entropy = (0.5 * torch.log(2 * math.pi * math.e * var)).mean(0)  # E_m H[y|m]
+    torch.testing.assert_close(ent.aleatoric, member_entropy, rtol=0, atol=0.05)

@@ -351,6 +351,42 @@ def test_shape_mismatch_is_rejected(field: str, bad: torch.Tensor) -> None:
         bb_alpha_energy(**args, n_data=10, alpha=0.5)
 
 
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
+def test_replicas_on_a_leading_axis_each_get_their_own_energy(alpha: float) -> None:
+    """[R, K, S] inputs give [R] energies, replica r's that of its [K, S] slice alone."""
+    g = _rng(11)
+    terms = {
+        "log_lik": torch.randn(3, 5, 4, generator=g, dtype=F64),
+        "log_ratio_w": torch.randn(3, 5, generator=g, dtype=F64),
+        "log_ratio_z": torch.randn(3, 5, 4, generator=g, dtype=F64),
+        "log_norm_q_w": torch.randn(3, generator=g, dtype=F64),
+        "log_norm_q_z": torch.randn(3, 4, generator=g, dtype=F64),
+    }
+    energy = bb_alpha_energy(**terms, log_norm_p_w=1.5, log_norm_p_z=0.3, n_data=20, alpha=alpha)
+    assert energy.shape == (3,)
+    for r in range(3):
+        alone = bb_alpha_energy(
+            **{name: t[r] for name, t in terms.items()}, log_norm_p_w=1.5, log_norm_p_z=0.3,
+            n_data=20, alpha=alpha,
+        )  # fmt: skip
+        torch.testing.assert_close(energy[r], alone, rtol=1e-14, atol=0)
+
+
+def test_replica_shapes_must_agree() -> None:
+    args = dict(log_lik=torch.zeros(2, 4, 3, dtype=F64), **_zeros(4, 3))
+    with pytest.raises(
+        ValueError, match=r"^log_ratio_w must be \[\.\.\., K\]=\(2, 4\), got \(4,\)$"
+    ):
+        bb_alpha_energy(**args, n_data=10, alpha=0.5)
+
+
+def test_centred_log_norm_keeps_the_replica_axis() -> None:
+    var = torch.rand(3, 4, 2, generator=_rng(2), dtype=F64) + 0.1
+    per_replica = centred_log_norm(var, keep_dims=1)
+    torch.testing.assert_close(per_replica, torch.stack([centred_log_norm(v) for v in var]))
+    assert centred_log_norm(var).item() == pytest.approx(per_replica.sum().item())
+
+
 @pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), float("inf"), "0.5", None, True])
 def test_alpha_outside_unit_interval_or_not_a_number_is_rejected(bad: object) -> None:
     with pytest.raises(ValueError, match=re.escape(repr(bad))):

@@ -110,13 +110,19 @@ def test_cavity_energy_at_alpha_zero_is_the_negative_elbo() -> None:
 @pytest.mark.parametrize(
     ("log_lik", "renyi_w", "renyi_z", "match"),
     [
-        (torch.zeros(4), torch.zeros(()), torch.zeros(4), r"log_lik must be \[K, S\]"),
-        (torch.zeros(3, 4), torch.zeros(1), torch.zeros(4), "renyi_w must be a scalar"),
+        (torch.zeros(4), torch.zeros(()), torch.zeros(4), r"log_lik must be \[\.\.\., K, S\]"),
+        (torch.zeros(3, 4), torch.zeros(1), torch.zeros(4), r"renyi_w must be \[\.\.\.\]=\(\)"),
         (
             torch.zeros(3, 4),
             torch.zeros(()),
             torch.zeros(3),
-            r"renyi_z must be \[S\]=4, got \(3,\)",
+            r"renyi_z must be \[\.\.\., S\]=\(4,\), got \(3,\)",
+        ),
+        (
+            torch.zeros(2, 3, 4),
+            torch.zeros(()),
+            torch.zeros(2, 4),
+            r"renyi_w must be \[\.\.\.\]=\(2,\)",
         ),
     ],
 )
@@ -165,14 +171,15 @@ def test_weight_renyi_equals_the_factor_forms_deterministic_part() -> None:
     """D_{1−α/N}(q‖p) = log Z_p − log Z_q − (N/α)(log Z(η̃) − log Z_q), all closed form."""
     layer = _regression_layer()
     v_w, v_b = layer.variances()
-    mean = torch.cat([layer.weight_mean.flatten(), layer.bias_mean])
-    var = torch.cat([v_w.flatten(), v_b])
+    mean = torch.cat([layer.weight_mean.flatten(), layer.bias_mean.flatten()])
+    var = torch.cat([v_w.flatten(), v_b.flatten()])
     power = ALPHA / N
     m_t, v_t = cavity_gaussian(mean, var, 1.0, power)
     log_z_t = exact_log_norm(m_t, v_t)  # log Z(η̃)
     log_z_q = exact_log_norm(mean, var)
     log_z_p = 2 * 0.5 * LOG_2PI
     expected = log_z_p - log_z_q - N / ALPHA * (log_z_t - log_z_q)
+    assert layer.renyi_to_prior(1 - power).shape == (1,)  # one replica
     assert layer.renyi_to_prior(1 - power).item() == pytest.approx(expected.item(), rel=1e-10)
 
 
@@ -185,27 +192,27 @@ def test_factor_and_cavity_forms_agree_on_bayesian_linear_regression() -> None:
         cavity_gaussian(layer.weight_mean, v_w, 1.0, power),
         cavity_gaussian(layer.bias_mean, v_b, 1.0, power),
     )
-    renyi_w = layer.renyi_to_prior(1 - power)
-    log_e = _log_mean_power_lik(X * m_w[0, 0] + m_b[0], X**2 * var_w[0, 0] + var_b[0])
+    renyi_w = layer.renyi_to_prior(1 - power)  # [1]: one replica
+    log_e = _log_mean_power_lik(X * m_w[0, 0, 0] + m_b[0, 0], X**2 * var_w[0, 0, 0] + var_b[0, 0])
     exact = (renyi_w - log_e.sum() / ALPHA).item()
 
     k, log_noise = 200_000, torch.tensor([math.log(NOISE_VAR)], dtype=F64)
-    x = X[:, None].expand(k, N, 1)
+    x = X[:, None].expand(1, k, N, 1)
     with torch.no_grad():
         torch.manual_seed(5)
         out = layer(x)
         factor = bb_alpha_energy(
             gaussian_log_lik(Y[:, None], out.output, log_noise), out.log_ratio,
-            torch.zeros(k, N, dtype=F64), layer.log_norm_q(), layer.log_norm_p(),
-            torch.zeros(N, dtype=F64), 0.0, N, ALPHA,
+            torch.zeros(1, k, N, dtype=F64), layer.log_norm_q(), layer.log_norm_p(),
+            torch.zeros(1, N, dtype=F64), 0.0, N, ALPHA,
         )  # fmt: skip
         estimates = {"factor": factor.item()}
         for sampler in ("shared", "flipout"):
             torch.manual_seed(5)
             f = layer.cavity_forward(x, power, sampler)
             estimates[sampler] = bb_alpha_energy_cavity(
-                gaussian_log_lik(Y[:, None], f, log_noise), renyi_w, torch.zeros(N, dtype=F64),
-                N, ALPHA,
+                gaussian_log_lik(Y[:, None], f, log_noise), renyi_w,
+                torch.zeros(1, N, dtype=F64), N, ALPHA,
             ).item()  # fmt: skip
     # std over 20 seeds: factor 0.0013, cavity 0.0018, flipout 0.0021, factor − cavity 0.0022.
     # Forgetting the cavity (sampling q) moves the energy by −0.052, using KL for the weight
@@ -222,8 +229,9 @@ def test_factor_and_cavity_forms_agree_on_the_latent_part() -> None:
     with torch.no_grad():
         latent.means.copy_(torch.tensor([[0.4], [-0.8], [0.1], [1.2]]))
         latent.rhos.copy_(torch.tensor([[-1.0], [0.5], [0.0], [-2.0]]))
-    index = torch.arange(N)
-    mean, var = latent.posterior(index, X[:, None], Y[:, None])  # [S, 1]
+    index = torch.arange(N)[None]  # one replica
+    mean, var = latent.posterior(index, X[None, :, None], Y[None, :, None])  # [1, S, 1]
+    mean, var = mean[0], var[0]  # [S, 1]
     renyi_z = gaussian_renyi(mean, var, 0.0, gamma, 1 - ALPHA).sum(-1)  # [S]
     m_t, v_t = cavity_gaussian(mean[:, 0], var[:, 0], gamma, ALPHA)
     log_e = _log_mean_power_lik(0.8 * X - 0.2 + 1.3 * m_t, 1.69 * v_t)
@@ -236,10 +244,10 @@ def test_factor_and_cavity_forms_agree_on_the_latent_part() -> None:
 
     with torch.no_grad():
         torch.manual_seed(6)
-        z = latent(index, X[:, None], Y[:, None], k)
+        z = latent(index, X[None, :, None], Y[None, :, None], k)
         factor = bb_alpha_energy(
-            gaussian_log_lik(Y[:, None], f(z.z), log_noise), torch.zeros(k, dtype=F64),
-            z.log_ratio, torch.zeros((), dtype=F64), 0.0, z.log_norm_q,
+            gaussian_log_lik(Y[:, None], f(z.z[0]), log_noise), torch.zeros(k, dtype=F64),
+            z.log_ratio[0], torch.zeros((), dtype=F64), 0.0, z.log_norm_q[0],
             log_norm_prior(1, gamma), N, ALPHA,
         ).item()  # fmt: skip
         torch.manual_seed(6)
@@ -281,15 +289,14 @@ def test_module_flipout_and_shared_energies_agree_and_flipout_reaches_every_para
     pinned by the tests above). A flipout step reaches the weights, the noise and the latents."""
     shared, flipout = _model("shared"), _model("flipout")
     flipout.load_state_dict(shared.state_dict())
-    x = torch.linspace(-1, 1, 16)[:, None]
+    x = torch.linspace(-1, 1, 16)[None, :, None]  # one replica
     y = torch.sin(3 * x)
-    index = torch.arange(16)
-    torch.manual_seed(8)
+    index = torch.arange(16)[None]
     with torch.no_grad():
         e_shared = torch.stack([shared.model_step(x, y, index, 4000).energy for _ in range(5)])
         e_flip = torch.stack([flipout.model_step(x, y, index, 4000).energy for _ in range(5)])
     assert e_shared.mean().item() == pytest.approx(e_flip.mean().item(), abs=0.02)
-    energy = flipout.model_step(x, y, index, 10).energy
+    energy = flipout.model_step(x, y, index, 10).energy.sum()
     energy.backward()
     for name, param in flipout.named_parameters():
         assert param.grad is not None, name

@@ -1,5 +1,6 @@
 """The hand-written gradient against autograd's, float64: every parameter, every model kind
-(per-point, amortised and no latent; stochastic, mixed and deterministic layers; α = 0, 0.3, 1)."""
+(per-point, amortised and no latent; stochastic, mixed and deterministic layers; either noise;
+α = 0, 0.3, 1), with two replicas on the leading axis (each replica's gradient its own)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,22 @@ import torch
 from bnnlv.model.energy import bb_alpha_energy
 from bnnlv.model.fused import energy_grads, fused_step, set_grads
 from bnnlv.model.lit_module import BNNLV
+from bnnlv.model.replicas import seeded
 
 F64 = torch.float64
+SEEDS = (0, 1)  # two replicas
 
 
 def _model(
-    alpha: float, out_features: int, latent: str, layers: str | list[int], latent_dim: int = 1
-) -> BNNLV:
+    alpha: float, out_features: int, latent: str, layers: str | list[int], latent_dim: int = 1,
+    noise: str = "homoscedastic",
+) -> BNNLV:  # fmt: skip
     torch.manual_seed(0)
     model = BNNLV(
         in_features=3, out_features=out_features, n_train=50, batch_size=10, alpha=alpha,
         hidden=[7, 5], posterior_std_init=0.05, latent=latent, stochastic_layers=layers,
-        latent_dim=latent_dim, latent_hidden=[6, 4],
+        latent_dim=latent_dim, latent_hidden=[6, 4], noise=noise, noise_std_init=0.5,
+        seeds=SEEDS,
     ).to(F64)  # fmt: skip
     with torch.no_grad():  # away from the initial values, where some terms vanish
         for name, param in model.named_parameters():
@@ -28,24 +33,33 @@ def _model(
     return model
 
 
-def _grads_both_ways(model: BNNLV, index: torch.Tensor) -> tuple[dict, dict, float, float]:
+def _grads_both_ways(model: BNNLV, index: torch.Tensor) -> tuple[dict, dict, list, list]:
+    """Autograd's gradient of the replicas' summed energies and the fused step's, for the
+    replicas' batches index [R, S]; the energies [R] both ways."""
     g = torch.Generator().manual_seed(2)
-    x = torch.randn(len(index), 3, dtype=F64, generator=g)
-    y = torch.randn(len(index), model.hparams["out_features"], dtype=F64, generator=g)
+    x = torch.randn(*index.shape, 3, dtype=F64, generator=g)
+    y = torch.randn(*index.shape, model.hparams["out_features"], dtype=F64, generator=g)
     model.zero_grad(set_to_none=True)
-    torch.manual_seed(1)
+    model.generators = seeded(SEEDS)
     out = model.model_step(x, y, index, 4)
-    out.energy.backward()
+    out.energy.sum().backward()
     ref = {name: p.grad.to_dense() for name, p in model.named_parameters()}
     model.zero_grad(set_to_none=True)
-    torch.manual_seed(1)  # the same draws of z and W
+    model.generators = seeded(SEEDS)  # the same draws of z and W
     step = fused_step(
-        model.network, model.latent, model.noise.log_var, x, y, index, 4, 50, model.alpha
-    )
-    set_grads(model.network, model.latent, model.noise.log_var, index, step)
+        model.network, model.latent, model.noise, x, y, index, 4, 50, model.alpha,
+        model.generators,
+    )  # fmt: skip
+    set_grads(model.network, model.latent, model.noise, index, step)
     got = {name: p.grad.to_dense() for name, p in model.named_parameters()}
-    assert torch.allclose(step.sq_error, out.sq_error, rtol=1e-12)
-    return ref, got, out.energy.detach().item(), step.energy.item()
+    torch.testing.assert_close(step.sq_error, out.sq_error, rtol=1e-12, atol=0)
+    torch.testing.assert_close(step.noise_std, out.noise_std, rtol=1e-12, atol=0)
+    return ref, got, out.energy.detach().tolist(), step.energy.tolist()
+
+
+def _batches() -> torch.Tensor:
+    """Each replica's batch of 10 of the 50 points, [R, S]."""
+    return torch.stack([torch.randperm(50)[:10] for _ in SEEDS])
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0])
@@ -65,7 +79,22 @@ def test_gradient_matches_autograd(
     alpha: float, out_features: int, latent: str, layers: str | list[int]
 ) -> None:
     model = _model(alpha, out_features, latent, layers)
-    ref, got, energy_ref, energy = _grads_both_ways(model, torch.randperm(50)[:10])
+    ref, got, energy_ref, energy = _grads_both_ways(model, _batches())
+    assert energy == pytest.approx(energy_ref, rel=1e-12, abs=1e-12)
+    for name, grad in ref.items():
+        torch.testing.assert_close(got[name], grad, rtol=1e-9, atol=1e-12, msg=name)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.3])
+@pytest.mark.parametrize(
+    ("latent", "layers"), [("per_point", "all"), ("amortised", [1]), ("none", [])]
+)
+def test_gradient_matches_autograd_with_a_noise_head(
+    alpha: float, latent: str, layers: str | list[int]
+) -> None:
+    """σ²(x, z; W) from the network's second head: ∂LL/∂h enters the output layer's gradient."""
+    model = _model(alpha, 2, latent, layers, noise="heteroscedastic")
+    ref, got, energy_ref, energy = _grads_both_ways(model, _batches())
     assert energy == pytest.approx(energy_ref, rel=1e-12, abs=1e-12)
     for name, grad in ref.items():
         torch.testing.assert_close(got[name], grad, rtol=1e-9, atol=1e-12, msg=name)
@@ -74,7 +103,7 @@ def test_gradient_matches_autograd(
 @pytest.mark.parametrize("latent", ["per_point", "amortised"])
 def test_gradient_matches_autograd_with_a_two_dimensional_latent(latent: str) -> None:
     model = _model(0.5, 2, latent, "all", latent_dim=2)
-    ref, got, energy_ref, energy = _grads_both_ways(model, torch.randperm(50)[:10])
+    ref, got, energy_ref, energy = _grads_both_ways(model, _batches())
     assert energy == pytest.approx(energy_ref, rel=1e-12)
     for name, grad in ref.items():
         torch.testing.assert_close(got[name], grad, rtol=1e-9, atol=1e-12, msg=name)
@@ -82,7 +111,7 @@ def test_gradient_matches_autograd_with_a_two_dimensional_latent(latent: str) ->
 
 def test_repeated_rows_add_up_and_sparse_equals_dense() -> None:
     model = _model(0.5, 1, "per_point", "all")
-    index = torch.tensor([3, 7, 3, 0, 7, 7, 12, 1, 2, 3])
+    index = torch.tensor([[3, 7, 3, 0, 7, 7, 12, 1, 2, 3], [3, 3, 3, 4, 5, 6, 49, 0, 0, 1]])
     ref, got, _, _ = _grads_both_ways(model, index)
     torch.testing.assert_close(got["latent.table.weight"], ref["latent.table.weight"])
     assert model.latent is not None
@@ -121,8 +150,8 @@ def test_alpha_zero_weights_are_uniform() -> None:
 @pytest.mark.parametrize(
     ("shapes", "message"),
     [
-        (((5,), (5,), (5,)), r"^log_lik must be \[K, S\], got shape \(5,\)$"),
-        (((5, 4), (4,), (5, 4)), r"^log_ratio_w must be \[K\]=5, got \(4,\)$"),
+        (((5,), (5,), (5,)), r"^log_lik must be \[\.\.\., K, S\], got shape \(5,\)$"),
+        (((5, 4), (4,), (5, 4)), r"^log_ratio_w must be \[\.\.\., K\]=\(5,\), got \(4,\)$"),
         (((5, 4), (5,), (4, 5)), r"^log_ratio_z must match log_lik \(5, 4\), got \(4, 5\)$"),
     ],
 )

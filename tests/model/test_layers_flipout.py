@@ -31,10 +31,11 @@ def _layer(d_in: int, d_out: int, seed: int = 0, prior_var: float = 1.5) -> Baye
 
 
 def _cavity_moments(layer: BayesianLinear, x: torch.Tensor, power: float) -> tuple:
-    """Exact mean and variance of one output row x W + b under W ~ q̃: x [D_in] → [D_out] each."""
-    v_w, v_b = layer.variances()
-    m_w, var_w = cavity_gaussian(layer.weight_mean, v_w, layer.prior_var, power)
-    m_b, var_b = cavity_gaussian(layer.bias_mean, v_b, layer.prior_var, power)
+    """Exact mean and variance of one output row x W + b under W ~ q̃: x [D_in] → [D_out] each
+    (the layer's one replica)."""
+    v_w, v_b = (v[0] for v in layer.variances())
+    m_w, var_w = cavity_gaussian(layer.weight_mean[0], v_w, layer.prior_var, power)
+    m_b, var_b = cavity_gaussian(layer.bias_mean[0], v_b, layer.prior_var, power)
     return x @ m_w + m_b, x.square() @ var_w + var_b
 
 
@@ -47,10 +48,10 @@ def test_each_row_is_distributed_as_the_cavity(sampler: str, power: float) -> No
     n = 20_000
     torch.manual_seed(1)
     with torch.no_grad():
-        out = layer.cavity_forward(x.expand(n, 2, 3), power, sampler)  # [K, B, D_out]
+        out = layer.cavity_forward(x.expand(1, n, 2, 3), power, sampler)[0]  # [K, B, D_out]
         mean, var = _cavity_moments(layer, x, power)
     if power == 1.0:
-        assert torch.allclose(mean, layer.bias_mean.new_zeros(2, 2))  # the prior has mean 0
+        assert torch.allclose(mean, mean.new_zeros(2, 2))  # the prior has mean 0
         assert torch.allclose(var, (x.square().sum(1, keepdim=True) + 1) * layer.prior_var)
     # standard error of a mean: sqrt(var/n); of a variance: var·sqrt(2/n)
     assert (out.mean(0) - mean).abs().le(5 * (var / n).sqrt()).all()
@@ -60,11 +61,11 @@ def test_each_row_is_distributed_as_the_cavity(sampler: str, power: float) -> No
 def test_shared_rows_are_identical_and_flipout_rows_uncorrelated() -> None:
     """Two rows with the same input: one W_k gives equal outputs; flipout decorrelates them."""
     layer = _layer(4, 3)
-    x = torch.tensor([0.3, -0.7, 1.1, 0.4], dtype=F64).expand(20_000, 2, 4)
+    x = torch.tensor([0.3, -0.7, 1.1, 0.4], dtype=F64).expand(1, 20_000, 2, 4)
     torch.manual_seed(2)
     with torch.no_grad():
-        shared = layer.cavity_forward(x, 0.0, "shared")
-        flip = layer.cavity_forward(x, 0.0, "flipout")
+        shared = layer.cavity_forward(x, 0.0, "shared")[0]
+        flip = layer.cavity_forward(x, 0.0, "flipout")[0]
     assert torch.equal(shared[:, 0], shared[:, 1])
     centred = flip - flip.mean(0)
     corr = (centred[:, 0] * centred[:, 1]).mean(0) / (centred[:, 0].std(0) * centred[:, 1].std(0))
@@ -74,7 +75,7 @@ def test_shared_rows_are_identical_and_flipout_rows_uncorrelated() -> None:
 def test_power_zero_shared_matches_forward_with_common_random_numbers() -> None:
     """cavity_forward(power 0, shared) draws the same ε in the same order as forward."""
     layer = _layer(3, 2)
-    x = torch.randn(5, 4, 3, dtype=F64)
+    x = torch.randn(1, 5, 4, 3, dtype=F64)
     torch.manual_seed(3)
     factor = layer(x).output
     torch.manual_seed(3)
@@ -84,16 +85,16 @@ def test_power_zero_shared_matches_forward_with_common_random_numbers() -> None:
 
 def test_deterministic_layer_ignores_the_sampler() -> None:
     layer = BayesianLinear(3, 2, 1.0, 1e-3, stochastic=False).double()
-    x = torch.randn(4, 5, 3, dtype=F64)
-    expected = x @ layer.weight_mean + layer.bias_mean
+    x = torch.randn(1, 4, 5, 3, dtype=F64)
+    expected = x[0] @ layer.weight_mean[0] + layer.bias_mean[0]
     for sampler in ("shared", "flipout"):
-        assert torch.equal(layer.cavity_forward(x, 0.2, sampler), expected)
+        torch.testing.assert_close(layer.cavity_forward(x, 0.2, sampler)[0], expected)
     assert layer.renyi_to_prior(0.9).item() == 0.0
 
 
 def test_unknown_sampler_is_rejected() -> None:
     with pytest.raises(ValueError, match=r"weight sampler must be one of .*got 'local'"):
-        _layer(2, 2).cavity_forward(torch.zeros(1, 1, 2, dtype=F64), 0.0, "local")
+        _layer(2, 2).cavity_forward(torch.zeros(1, 1, 1, 2, dtype=F64), 0.0, "local")
 
 
 def test_mlp_renyi_sums_its_stochastic_layers() -> None:
@@ -117,14 +118,14 @@ def _gradient_variance(net: BayesianMLP, sampler: str, reps: int = 40) -> float:
     grads = []
     for rep in range(reps):
         torch.manual_seed(100 + rep)
-        f = net.cavity_forward(x.expand(k, batch, 1), alpha / n_data, sampler)
+        f = net.cavity_forward(x.expand(1, k, batch, 1), alpha / n_data, sampler)  # [1, K, B, 1]
         energy = bb_alpha_energy_cavity(
             gaussian_log_lik(y, f, log_noise_var),
             net.renyi_to_prior(1 - alpha / n_data),
-            torch.zeros(batch),
+            torch.zeros(1, batch),
             n_data,
             alpha,
-        )
+        ).sum()
         grads.append(torch.cat([g.flatten() for g in torch.autograd.grad(energy, params)]))
     return torch.stack(grads).var(dim=0).sum().item()
 

@@ -15,15 +15,16 @@ from bnnlv.model.likelihood import (
     check_components,
     make_noise,
 )
+from bnnlv.model.predictive import gaussian_log_lik
 
 
 def test_homoscedastic_noise_is_one_learned_variance_per_output() -> None:
-    noise = HomoscedasticNoise(3, 0.2)
-    out = torch.randn(4, 5, 3)
+    noise = HomoscedasticNoise(3, 0.2, replicas=2)
+    out = torch.randn(2, 4, 5, 3)  # [R, K, B, D]
     mean, log_var = noise.split(out)
     assert noise.head_width == 0 and mean is out
-    assert log_var is noise.log_var and log_var.shape == (3,)
-    torch.testing.assert_close(log_var.exp(), torch.full((3,), 0.04))
+    assert noise.log_var.shape == (2, 3) and log_var.shape == (2, 1, 1, 3)
+    torch.testing.assert_close(log_var.exp(), torch.full((2, 1, 1, 3), 0.04))
 
 
 def test_heteroscedastic_noise_is_a_softplus_of_the_second_head_plus_the_floor() -> None:
@@ -83,3 +84,26 @@ def test_log_variance_has_the_gradient_of_the_closed_form() -> None:
     assert head.grad is not None
     torch.testing.assert_close(head.grad, torch.sigmoid(head.detach() + noise.offset) / var)
     assert math.isfinite(noise.offset)
+
+
+@pytest.mark.parametrize("kind", ["homoscedastic", "heteroscedastic"])
+def test_likelihood_terms_are_the_log_likelihood_and_its_gradient(kind: str) -> None:
+    """LL, ∂LL/∂(output) and ∂LL/∂log σ² of the fused step against autograd, float64, R = 2."""
+    noise = make_noise(kind, 2, 0.3, replicas=2).double()
+    g = torch.Generator().manual_seed(4)
+    out = torch.randn(2, 3, 5, 2 + noise.head_width, generator=g, dtype=torch.float64)
+    out.requires_grad_(True)
+    y = torch.randn(2, 5, 2, generator=g, dtype=torch.float64)
+    terms = noise.terms(out, y)
+    mean, log_var = noise.split(out)
+    log_lik = gaussian_log_lik(y.unsqueeze(1), mean, log_var)  # [R, K, S]
+    torch.testing.assert_close(terms.log_lik, log_lik)
+    torch.testing.assert_close(terms.residual, y.unsqueeze(1) - mean)
+    closed = 0.5 * ((y.unsqueeze(1) - mean) ** 2 * torch.exp(-log_var) - 1.0)
+    torch.testing.assert_close(terms.grad_log_var, closed)
+    weights = torch.randn(2, 3, 5, generator=g, dtype=torch.float64)
+    params = [out, *noise.parameters()]
+    grads = torch.autograd.grad((weights * log_lik).sum(), params)
+    torch.testing.assert_close(terms.grad_out * weights[..., None], grads[0])
+    if kind == "homoscedastic":  # ∂/∂log σ²_rd = Σ_{k,s} w ∂LL/∂log σ²
+        torch.testing.assert_close((weights[..., None] * terms.grad_log_var).sum((1, 2)), grads[1])

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from torch.distributions import Normal
 
 import bnnlv.model.lit_module
-from bnnlv.data.module import GroupedBatches, TensorBatches
+from bnnlv.data.module import GroupedBatches, StackedBatches, TensorBatches
 from bnnlv.model.layers import NetworkSample
 from bnnlv.model.lean_adam import LeanAdam
 from bnnlv.model.lit_module import BNNLV
@@ -37,8 +37,10 @@ def _model(**kwargs: Any) -> BNNLV:
 
 
 def _batch(b: int = 8, d_in: int = 2, d_out: int = 1) -> tuple[Tensor, Tensor, Tensor]:
+    """One replica's batch: x [1, b, d_in], y [1, b, d_out], index [1, b]."""
     g = torch.Generator().manual_seed(1)
-    return torch.randn(b, d_in, generator=g), torch.randn(b, d_out, generator=g), torch.arange(b)
+    x, y = torch.randn(1, b, d_in, generator=g), torch.randn(1, b, d_out, generator=g)
+    return x, y, torch.arange(b)[None]
 
 
 @pytest.fixture
@@ -62,8 +64,8 @@ def test_model_step_energy_is_finite_and_differentiable(latent: str) -> None:
     model = _model(latent=latent)
     x, y, index = _batch()
     out = model.model_step(x, y, index, n_samples=4)
-    assert out.energy.shape == () and torch.isfinite(out.energy)
-    out.energy.backward()
+    assert out.energy.shape == (1,) and torch.isfinite(out.energy).all()
+    out.energy.sum().backward()
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g.to_dense()).all() for g in grads)
     assert model.noise.log_var.grad is not None
@@ -78,8 +80,8 @@ def test_weight_log_factor_is_one_value_per_sample_from_the_same_forward(
     forwards: list[NetworkSample] = []
     real_forward = model.network.sample_forward
 
-    def recording_forward(x: Tensor) -> NetworkSample:
-        out = real_forward(x)
+    def recording_forward(x: Tensor, generators: Any) -> NetworkSample:
+        out = real_forward(x, generators)
         forwards.append(out)
         return out
 
@@ -88,14 +90,13 @@ def test_weight_log_factor_is_one_value_per_sample_from_the_same_forward(
     model.model_step(x, y, index, n_samples=5)
     (call,) = energy_spy
     (forward,) = forwards
-    assert call["log_ratio_w"].shape == (5,)
+    assert call["log_ratio_w"].shape == (1, 5)
     assert call["log_ratio_w"].unique().numel() == 5
     assert call["log_ratio_w"] is forward.log_ratio
     assert call["log_norm_q_w"] is forward.log_norm_q
-    torch.testing.assert_close(
-        call["log_lik"], gaussian_log_lik(y, forward.output, model.noise.log_var)
-    )
-    assert call["log_ratio_z"].shape == (5, 8) and call["log_norm_q_z"].shape == (8,)
+    log_lik = gaussian_log_lik(y[0], forward.output[0], model.noise.log_var[0])
+    torch.testing.assert_close(call["log_lik"][0], log_lik)
+    assert call["log_ratio_z"].shape == (1, 5, 8) and call["log_norm_q_z"].shape == (1, 8)
     assert call["n_data"] == 40
 
 
@@ -106,9 +107,11 @@ def test_amortised_network_receives_the_target(monkeypatch: pytest.MonkeyPatch) 
     seen: list[tuple[Tensor, Tensor]] = []
     real_forward = model.latent.forward  # type: ignore[union-attr]
 
-    def recording_forward(index: Tensor, x: Tensor, y: Tensor, n_samples: int) -> Any:
+    def recording_forward(
+        index: Tensor, x: Tensor, y: Tensor, n_samples: int, generators: Any
+    ) -> Any:
         seen.append((x, y))
-        return real_forward(index, x, y, n_samples)
+        return real_forward(index, x, y, n_samples, generators)
 
     monkeypatch.setattr(model.latent, "forward", recording_forward)
     x, y, index = _batch(d_in=1)
@@ -120,7 +123,9 @@ def test_amortised_network_receives_the_target(monkeypatch: pytest.MonkeyPatch) 
 class _ReturnsZ(nn.Module):
     """A 'network' whose output is its last input column: the latent z it was given."""
 
-    def draw(self, n_samples: int, like: Tensor, generator: Any = None) -> SimpleNamespace:
+    replicas = 1
+
+    def draw(self, n_samples: int, like: Tensor, generators: Any = None) -> SimpleNamespace:
         return SimpleNamespace(weights=[])
 
     def apply_weights(self, inputs: Tensor, weights: list) -> Tensor:
@@ -138,7 +143,7 @@ def test_test_time_latent_comes_from_the_prior_with_configured_gamma(
     model = _model(in_features=in_features, latent_prior_var=latent_prior_var)
     with torch.no_grad():
         model.latent.means.fill_(5.0)  # type: ignore[union-attr]
-    model.network = _ReturnsZ()
+    model.network = model.predictor.network = _ReturnsZ()  # type: ignore[assignment]
     m, l_, b = 100, 100, 100
     z = model.components(torch.zeros(b, in_features), n_weights=m, n_latent=l_).mean
     assert z.shape == (m, l_, b, 1)
@@ -147,7 +152,7 @@ def test_test_time_latent_comes_from_the_prior_with_configured_gamma(
     assert abs(z.var().item() - gamma) < 6 * gamma * math.sqrt(2 / n)
     moments = model.predict(torch.zeros(b, in_features), n_weights=m, n_latent=l_).moments
     # all of z's variance is latent (aleatoric); the 'network' has no weight uncertainty
-    noise = model.noise.log_var.exp()
+    noise = model.noise.log_var.exp()[0]
     assert abs((moments.aleatoric_var - noise).mean().item() - gamma) < 0.05 * gamma
 
 
@@ -158,11 +163,9 @@ def test_prediction_never_returns_zeros(n_weights: int, n_latent: int) -> None:
     with torch.no_grad():
         for layer in model.network.layers:
             layer.bias_mean.fill_(0.7)  # a mean well away from zero
-    x, y, _ = _batch(b=9)
-    torch.manual_seed(5)
-    pred = model.predict(x, y)
-    torch.manual_seed(5)
-    f = model.components(x, n_weights, n_latent).mean
+    x, y, _ = (t[0] for t in _batch(b=9))
+    pred = model.predict(x, y, generator=torch.Generator().manual_seed(5))
+    f = model.components(x, n_weights, n_latent, torch.Generator().manual_seed(5)).mean
     assert pred.moments.mean.shape == (9, 1)
     assert (pred.moments.mean != 0).all()
     torch.testing.assert_close(pred.moments.mean, f.mean((0, 1)))
@@ -176,9 +179,9 @@ def test_prediction_never_returns_zeros(n_weights: int, n_latent: int) -> None:
 
 def test_prediction_in_chunks_equals_one_pass() -> None:
     model = _model(latent="none", stochastic_layers=[], n_samples_test=2)
-    x, y, _ = _batch(b=10)
+    x, y, _ = (t[0] for t in _batch(b=10))
     whole = model.predict(x, y)
-    model.predict_chunk = 3
+    model.predictor.chunk_rows = 3
     chunked = model.predict(x, y)
     for a, b in zip(whole.moments, chunked.moments, strict=True):
         torch.testing.assert_close(a, b)
@@ -188,11 +191,11 @@ def test_prediction_in_chunks_equals_one_pass() -> None:
 
 def test_latent_none_has_no_latent_input() -> None:
     model = _model(latent="none")
-    assert model.latent is None and model.n_latent_test == 1
-    assert model.network.layers[0].weight_mean.shape[0] == 2
+    assert model.latent is None and model.predictor.n_latent == 1
+    assert model.network.layers[0].weight_mean.shape[1] == 2  # [R, D_in, H]: no z column
     x, y, index = _batch()
-    assert torch.isfinite(model.model_step(x, y, index, n_samples=3).energy)
-    assert model.components(x, 4, 1).mean.shape == (4, 1, 8, 1)
+    assert torch.isfinite(model.model_step(x, y, index, n_samples=3).energy).all()
+    assert model.components(x[0], 4, 1).mean.shape == (4, 1, 8, 1)
     assert len(model.configure_optimizers()) == 1
 
 
@@ -214,9 +217,9 @@ def test_mlp_energy_is_minus_mean_log_likelihood(alpha: float) -> None:
     x, y, index = _batch()
     for n_samples in (1, 3):
         energy = model.model_step(x, y, index, n_samples=n_samples).energy
-        f = model.network(x[None]).output[0]
-        log_lik = Normal(f, math.sqrt(0.3)).log_prob(y).sum(-1)
-        torch.testing.assert_close(energy, -log_lik.mean())
+        f = model.network(x[:, None]).output[0, 0]
+        log_lik = Normal(f, math.sqrt(0.3)).log_prob(y[0]).sum(-1)
+        torch.testing.assert_close(energy, -log_lik.mean()[None])
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
@@ -230,28 +233,28 @@ def test_heteroscedastic_energy_is_the_gaussian_nll_with_sigma_of_x(alpha: float
     y = torch.randn(8, 2, generator=g, dtype=torch.float64)
     h = x
     for i, layer in enumerate(model.network.layers):
-        h = h @ layer.weight_mean + layer.bias_mean
+        h = h @ layer.weight_mean[0] + layer.bias_mean[0]
         h = torch.relu(h) if i < len(model.network.layers) - 1 else h
     mean, head = h[:, :2], h[:, 2:]  # [S, D] each: the mean head and the variance head
     var = torch.log1p(torch.exp(head + model.noise.offset)) + 1e-6
     nll = 0.5 * (torch.log(2 * math.pi * var) + (y - mean) ** 2 / var)  # [S, D]
     assert var.std() > 0.01  # σ depends on x
     for n_samples in (1, 3):
-        energy = model.model_step(x, y, torch.arange(8), n_samples=n_samples).energy
-        torch.testing.assert_close(energy, nll.sum(-1).mean())
+        energy = model.model_step(x[None], y[None], torch.arange(8)[None], n_samples).energy
+        torch.testing.assert_close(energy, nll.sum(-1).mean()[None])
 
 
-def test_heteroscedastic_model_has_a_second_head_and_trains_through_autograd() -> None:
+def test_heteroscedastic_model_has_a_second_head() -> None:
     model = _model(noise="heteroscedastic", out_features=3)
-    assert model.network.layers[-1].weight_mean.shape == (5, 6)  # mean head + variance head
+    assert model.network.layers[-1].weight_mean.shape == (1, 5, 6)  # mean head + variance head
     assert not list(model.noise.parameters())
     one = SingleDeviceStrategy(torch.device("cpu"))
-    assert not model.fused_applies(one, "32-true")
+    assert model.fused_applies(one, "32-true")
     groups = model.configure_optimizers()[0].param_groups
     assert len(groups) == 1 and len(groups[0]["params"]) == 12  # 3 layers × (m_W, m_b, ρ_W, ρ_b)
     x, y, index = _batch(d_out=3)
     out = model.model_step(x, y, index, n_samples=4)
-    out.energy.backward()
+    out.energy.sum().backward()
     assert model.network.layers[-1].weight_mean.grad is not None
     assert out.noise_std.item() == pytest.approx(0.1, rel=0.5)  # σ ≈ noise_std_init at the start
 
@@ -305,8 +308,10 @@ def _fit(
     minibatches a Lightning batch); validation on 10 rows every ``val_every`` epochs."""
     g = torch.Generator().manual_seed(2)
     x, y = torch.randn(40, 2, generator=g), torch.randn(40, 1, generator=g)
-    loader = GroupedBatches(TensorBatches(x, y, 16, True, torch.Generator().manual_seed(0)), group)
-    val = TensorBatches(x[:10], y[:10], 10, False, torch.Generator()) if val_every else None
+    parts = [TensorBatches(x, y, 16, True, torch.Generator().manual_seed(0))]
+    loader = GroupedBatches(StackedBatches(parts), group)
+    val_part = TensorBatches(x[:10], y[:10], 10, False, torch.Generator())
+    val = StackedBatches([val_part]) if val_every else None
     trainer = L.Trainer(max_epochs=epochs, logger=logger, accelerator="cpu", devices=1,
                         enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, log_every_n_steps=1,
@@ -340,7 +345,7 @@ def test_compile_switch_wraps_the_training_step(monkeypatch: pytest.MonkeyPatch)
         compiled.append(fn)
 
         def step(*args: Any) -> Any:
-            calls.append(args[0].shape[0])
+            calls.append(args[0].shape[1])  # x [R, S, D_in]
             return fn(*args)
 
         return step
@@ -361,7 +366,6 @@ def test_validation_does_not_change_the_training() -> None:
     only, not on what training drew before."""
     finals = []
     for val_every in (None, 1, 2):
-        torch.manual_seed(5)
         model = _model(n_train=40, batch_size=16, n_samples_test=4, n_latent_test=3)
         trainer = _fit(model, epochs=2, val_every=val_every)
         finals.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
@@ -424,7 +428,6 @@ def test_grouping_minibatches_changes_nothing_numerical() -> None:
     """Groups of 1, 2 or 3 minibatches a Lightning batch: the same updates, bit for bit."""
     finals = []
     for group in (1, 2, 3):
-        torch.manual_seed(5)
         model = _model(n_train=40, batch_size=16)
         trainer = _fit(model, epochs=2, group=group)
         assert trainer.global_step == 2 * 3 * 2  # 2 optimisers × 3 updates × 2 epochs
@@ -440,7 +443,7 @@ def test_compiled_training_step_trains() -> None:
     before = model.network.layers[0].weight_mean.detach().clone()
     _fit(model, epochs=2)
     assert not torch.equal(before, model.network.layers[0].weight_mean)
-    assert torch.isfinite(model.model_step(*_batch(), n_samples=2).energy)
+    assert torch.isfinite(model.model_step(*_batch(), n_samples=2).energy).all()
 
 
 @pytest.mark.filterwarnings("ignore:.*torch.jit.script_method.*:DeprecationWarning")
@@ -462,7 +465,6 @@ def test_fused_and_autograd_training_agree(latent: str) -> None:
     finals = []
     for fused in (True, False):
         model = _model(n_train=40, batch_size=16, fused=fused, latent=latent)
-        torch.manual_seed(3)
         _fit(model, epochs=3)
         assert model._fused is fused
         finals.append({k: v.clone() for k, v in model.state_dict().items()})
@@ -485,29 +487,12 @@ def test_an_empty_group_makes_no_update() -> None:
 
 
 def test_the_epochs_running_sums_continue_after_a_resume() -> None:
+    """The model hands its running sums (model.figures) to a checkpoint and takes them back."""
     model = _model()
     model.on_train_epoch_start()
-    model._epoch_sums.add_(torch.tensor([3.0, 4.0, 5.0]))
-    model._epoch_rows = 8
-    totals = model.epoch_totals()
+    model.figures.add_training(torch.ones(1), torch.ones(1), torch.ones(1), 8)
     resumed = _model()
-    resumed.continue_epoch(totals)
+    resumed.continue_epoch(model.epoch_totals())
     resumed.on_train_epoch_start()  # the resumed epoch: the sums go on from where they were
-    assert torch.equal(resumed._epoch_sums, torch.tensor([3.0, 4.0, 5.0]))
-    assert resumed._epoch_rows == 8
-    resumed.on_train_epoch_start()  # the next epoch starts from zero
-    assert torch.equal(resumed._epoch_sums, torch.zeros(3)) and resumed._epoch_rows == 0
-
-
-def test_training_rng_is_trainings_stream_also_during_validation() -> None:
-    model = _model()
-    model.trainer = SimpleNamespace(sanity_checking=True, current_epoch=0)  # type: ignore[assignment]
-    torch.manual_seed(11)
-    training = torch.get_rng_state()
-    assert torch.equal(model.training_rng()[0], training)
-    model.on_validation_epoch_start()
-    torch.rand(3)  # validation's draws
-    assert torch.equal(model.training_rng()[0], training)
-    model.on_validation_epoch_end()
-    assert torch.equal(torch.get_rng_state(), training)
-    assert torch.equal(model.training_rng()[0], training)
+    assert torch.equal(resumed.figures.train_sums, model.figures.train_sums)
+    assert resumed.figures.train_rows == 8

@@ -151,11 +151,12 @@ def test_chunked_prediction_carries_the_mixture_quantiles() -> None:
     noise_var = 0.25 * (1.0 + x.square())  # [B, 1]
 
     def one_component(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return (3.0 * rows)[None, None], (0.25 * (1.0 + rows.square())).log()[None, None]
+        """rows [G=1, b, 1] → the one run's one component: [1, M=1, L=1, b, 1] each."""
+        return (3.0 * rows)[:, None, None], (0.25 * (1.0 + rows.square())).log()[:, None, None]
 
-    pred = predict_in_chunks(one_component, x, None, rows=3, quantile_probs=[0.05, 0.95])
+    (pred,) = predict_in_chunks(one_component, x[None], None, rows=3, quantile_probs=[0.05, 0.95])
     assert pred.quantiles is not None and pred.quantiles.shape == (2, 7, 1)
     half = NormalDist().inv_cdf(0.95) * noise_var.sqrt()
     torch.testing.assert_close(pred.quantiles[0], 3.0 * x - half, rtol=0, atol=1e-10)
     torch.testing.assert_close(pred.quantiles[1], 3.0 * x + half, rtol=0, atol=1e-10)
-    assert predict_in_chunks(one_component, x, None, rows=3).quantiles is None
+    assert predict_in_chunks(one_component, x[None], None, rows=3)[0].quantiles is None

@@ -20,8 +20,9 @@ def test_a_step_is_the_model_in_raw_units(dynamics: ModelDynamics) -> None:
     x = (
         torch.cat([state, action], -1) - torch.tensor(SCALER.x_mean, dtype=torch.float32)
     ) / torch.tensor(SCALER.x_std, dtype=torch.float32)
-    f = dynamics.model.network.apply_weights(torch.cat([x, z], -1), drawn.drawn.weights)
-    sigma = dynamics.model.noise.log_var.exp().sqrt()
+    inputs = torch.cat([x, z], -1)[None]  # the model's one replica first
+    f = dynamics.model.network.apply_weights(inputs, drawn.drawn.weights)[0]
+    sigma = dynamics.model.noise.log_var[0].exp().sqrt()
     want = (f + sigma * eps) * torch.tensor(SCALER.y_std, dtype=torch.float32) + torch.tensor(
         SCALER.y_mean, dtype=torch.float32
     )

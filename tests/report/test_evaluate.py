@@ -65,7 +65,7 @@ def test_deterministic_model_predictions_are_in_original_units(
         model.noise.log_var.fill_(math.log(0.25))
     metrics, frame = evaluate(model, data, tmp_path, make_plots=False)
     x, _ = data.tensors("test")
-    f = model.network(x[None]).output[0, :, 0].detach().numpy()
+    f = model.network(x[None, None]).output[0, 0, :, 0].detach().numpy()
     s_y, m_y = data.scaler.y_std[0], data.scaler.y_mean[0]
     mean, std = s_y * f + m_y, s_y * 0.5
     np.testing.assert_allclose(frame["mean"], mean, rtol=1e-5, atol=1e-5)
@@ -86,7 +86,7 @@ def test_heteroscedastic_predictions_are_in_original_units(
                    n_samples_test=1, noise_std_init=0.5)  # fmt: skip
     metrics, frame = evaluate(model, data, tmp_path, make_plots=False)
     x, _ = data.tensors("test")
-    mean_std, log_var = model.noise.split(model.network(x[None]).output[0])
+    mean_std, log_var = model.noise.split(model.network(x[None, None]).output[0, 0])
     s_y, m_y = data.scaler.y_std[0], data.scaler.y_mean[0]
     mean = s_y * mean_std[:, 0].detach().numpy() + m_y
     std = s_y * log_var[:, 0].detach().mul(0.5).exp().numpy()

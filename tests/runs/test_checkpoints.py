@@ -15,7 +15,7 @@ import pytest
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from bnnlv.model.lit_module import DivergenceError
+from bnnlv.model.divergence import DivergenceError
 from bnnlv.runs.checkpoints import LAST, RunCheckpoints, load_checkpoint, save_checkpoint
 from bnnlv.runs.interrupts import RunInterrupted
 

@@ -71,6 +71,11 @@ def test_model_group(compose_train: Callable[..., DictConfig]) -> None:
     het = compose_train("model=het_mlp")
     assert het.model.latent == "none" and list(het.model.stochastic_layers) == []
     assert het.model.noise == "heteroscedastic" and het.model.hidden == mlp.model.hidden
+    ensemble = compose_train("model=ensemble")
+    assert ensemble.model.members == 5 and bnn.model.members == 1
+    assert (
+        ensemble.model.noise == "heteroscedastic" and list(ensemble.model.stochastic_layers) == []
+    )
 
 
 @pytest.mark.parametrize("model", ["model=het_mlp", "model.noise=heteroscedastic"])
@@ -153,7 +158,7 @@ def test_train_help_explains_every_key_sweeps_and_resume(tmp_path: Path) -> None
     text = result.stdout
     assert "-m KEY=V1,V2" in text and "--multirun" in text and "resume=DIR" in text
     groups = entries(text, "Config groups", "Keys")
-    assert groups["model: bnn, bnn_lv, het_mlp, mlp [mlp]"]  # the override shows
+    assert groups["model: bnn, bnn_lv, ensemble, het_mlp, mlp [mlp]"]  # the override shows
     assert any("seed_tutorial" in group for group in groups)
     keys = {entry.split("=")[0]: (entry, text) for entry, text in entries(text, "Keys").items()}
     assert "fraction of the prior" in keys["model.latent_init_var_frac"][1]

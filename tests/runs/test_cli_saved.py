@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from bnnlv.model.lit_module import BNNLV
-from tests.cli_inprocess import TINY, run_bnnlv
+from tests.cli_inprocess import TINY, run_bnnlv, stopping_at_epoch
 
 SHUFFLED = [*TINY, "data.batch_size=10", "trainer.check_val_every_n_epoch=1"]  # 5 steps an epoch
 
@@ -26,6 +26,18 @@ def metrics_of(folder: Path) -> dict[str, Any]:
 
 def without_timings(metrics: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in metrics.items() if not k.endswith("_seconds")}
+
+
+def stop_and_resume(monkeypatch: pytest.MonkeyPatch, folder: Path, settings: list[str]) -> None:
+    """Train ``settings`` into ``folder``, stopped when epoch 1 begins (saved every epoch), then
+    ``resume=`` it to the end."""
+    with monkeypatch.context() as patch:
+        patch.setattr(BNNLV, "on_train_epoch_start", stopping_at_epoch(1))
+        code = run_bnnlv(patch, "train", *settings, "checkpoint_every=1",
+                         f"hydra.run.dir={folder}")  # fmt: skip
+    assert code == 1
+    assert metrics_of(folder)["status"] == "failed" and metrics_of(folder)["epoch"] == 1
+    assert run_bnnlv(monkeypatch, "train", f"resume={folder}") == 0
 
 
 @pytest.fixture(scope="module")
@@ -132,20 +144,7 @@ def test_resume_after_a_stop_reaches_the_uninterrupted_metrics(
     saved_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stopped = tmp_path / "stopped"
-    start_epoch = BNNLV.on_train_epoch_start
-
-    def stop_at_epoch_1(self: BNNLV) -> None:
-        if self.current_epoch == 1:
-            raise RuntimeError("machine went away")
-        start_epoch(self)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(BNNLV, "on_train_epoch_start", stop_at_epoch_1)
-        code = run_bnnlv(patch, "train", *SHUFFLED, "checkpoint_every=1",
-                         f"hydra.run.dir={stopped}")  # fmt: skip
-    assert code == 1
-    assert metrics_of(stopped)["status"] == "failed" and metrics_of(stopped)["epoch"] == 1
-    assert run_bnnlv(monkeypatch, "train", f"resume={stopped}") == 0
+    stop_and_resume(monkeypatch, stopped, SHUFFLED)
     assert without_timings(metrics_of(stopped)) == without_timings(metrics_of(saved_run))
     log = pd.read_csv(stopped / "logs" / "metrics.csv")
     assert sorted(log["train/energy_per_point"].dropna().index.map(log["epoch"])) == [0, 1]
@@ -293,3 +292,32 @@ def test_predict_encodes_new_rows_as_the_run_did(
     predicted = pd.read_csv(out / "predictions.csv")
     assert predicted["row"].tolist() == [1, 3] and predicted["id"].tolist() == [7, 9]
     assert list(predicted.columns[:4]) == ["row", "id", "place", "a"]
+
+
+def test_an_ensemble_run_evaluates_predicts_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """model=ensemble through every command: the same predictions.csv columns as bnn_lv's, the
+    members' disagreement as epistemic std, evaluate re-scoring to the same metrics, predict,
+    and resume= continuing to the metrics of a run never stopped."""
+    ensemble = [*SHUFFLED, "model=ensemble", "model.members=3"]
+    run = tmp_path / "run"
+    assert run_bnnlv(monkeypatch, "train", *ensemble, f"hydra.run.dir={run}") == 0
+    tested = pd.read_csv(run / "predictions.csv")
+    columns = ["row", "x", "y", "mean", "std", "epistemic_std", "aleatoric_std", "q05", "q95",
+               "entropy_total", "entropy_aleatoric", "entropy_epistemic", "nll"]  # fmt: skip
+    assert list(tested.columns) == columns  # as bnn_lv's
+    assert (tested["epistemic_std"] > 0).all() and (tested["entropy_epistemic"] >= 0).all()
+    out = tmp_path / "eval"
+    assert run_bnnlv(monkeypatch, "evaluate", f"run_dir={run}", f"hydra.run.dir={out}") == 0
+    assert metrics_of(out)["test_nll"] == metrics_of(run)["test_nll"]
+    inputs = tmp_path / "new.csv"
+    pd.DataFrame({"x": tested["x"]}).to_csv(inputs, index=False)
+    code = run_bnnlv(monkeypatch, "predict", f"run_dir={run}", "data=csv",
+                     f"data.path={inputs}", f"hydra.run.dir={tmp_path / 'pred'}")  # fmt: skip
+    assert code == 0
+    predicted = pd.read_csv(tmp_path / "pred" / "predictions.csv")
+    assert predicted["std"].to_numpy() == pytest.approx(tested["std"].to_numpy(), rel=1e-9)
+    stopped = tmp_path / "stopped"
+    stop_and_resume(monkeypatch, stopped, ensemble)
+    assert without_timings(metrics_of(stopped)) == without_timings(metrics_of(run))

@@ -76,7 +76,7 @@ class NaNToy(ToyHeteroscedastic):
 # Bad command lines: Hydra cannot compose them; no run folder is made (exit 2)
 
 COMPOSE_ERRORS = [
-    ("model=foo", ["model=foo", "no such option", "bnn, bnn_lv, het_mlp, mlp"]),
+    ("model=foo", ["model=foo", "no such option", "bnn, bnn_lv, ensemble, het_mlp, mlp"]),
     ("data=nope", ["data=nope", "toy_heteroscedastic"]),
     ("foo=1", ["unknown key foo", "foo=1", "alpha", "model"]),
     ("model.fooo=1", ["unknown key model.fooo", "hidden", "n_samples_train"]),

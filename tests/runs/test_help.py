@@ -57,7 +57,7 @@ def test_no_description_is_stale() -> None:
 
 def test_help_shows_the_current_values_and_choices() -> None:
     text = command_help("train", ["model=bnn", "alpha=0.25"])
-    assert "\n  model: bnn, bnn_lv, het_mlp, mlp [bnn]\n" in text
+    assert "\n  model: bnn, bnn_lv, ensemble, het_mlp, mlp [bnn]\n" in text
     assert "\n  alpha=0.25\n      α of the" in text and "\n  model.alpha=${alpha}\n" in text
     assert "\n  experiment: seed_tutorial [none]\n" in text
 

@@ -42,7 +42,7 @@ def mlp(n_out: int = 1) -> BNNLV:
 def test_validation_nll_of_a_single_gaussian_in_original_units() -> None:
     data, model = Fixed(), mlp()
     x, y = data.tensors("val")
-    f = model.network(x.expand(1, *x.shape))[0][0]  # [B, 1]
+    f = model.network(x[None, None])[0][0, 0]  # [B, 1]: one replica, one sample
     var = 0.7**2
     log_p_std = -0.5 * (math.log(2 * math.pi * var) + (y - f).square() / var)  # [B, 1]
     s_y = float(data.scaler.y_std[0])
@@ -72,7 +72,7 @@ def test_prediction_columns_per_target_in_original_units() -> None:
     columns = prediction_frame(run, x, seed=0)
     kinds = ("mean", "std", "epistemic_std", "aleatoric_std")
     assert list(columns) == [f"{kind}_{target}" for target in ("u", "v") for kind in kinds]
-    f = model.network(torch.as_tensor(x, dtype=torch.float32).expand(1, 7, 2))[0][0].detach()
+    f = model.network(torch.as_tensor(x, dtype=torch.float32)[None, None])[0][0, 0].detach()
     np.testing.assert_allclose(columns["mean_v"], f[:, 1].numpy() * 10.0 - 1.0, rtol=1e-5)
     np.testing.assert_allclose(columns["aleatoric_std_u"], 0.7 * 2.0, rtol=1e-5)
     np.testing.assert_allclose(columns["epistemic_std_u"], 0.0, atol=1e-6)

@@ -7,10 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 from omegaconf import DictConfig
 
 from bnnlv.data.toy import ToyHeteroscedastic
 from bnnlv.model.lit_module import BNNLV
+from bnnlv.runs.checkpoints import load_checkpoint
 from bnnlv.runs.interrupts import interrupts_deferred
 from bnnlv.runs.train import build, len_epoch, train
 
@@ -23,7 +25,8 @@ def test_build_sizes_the_model_from_the_data(compose_train: Callable[..., DictCo
     assert isinstance(data, ToyHeteroscedastic) and isinstance(model, BNNLV)
     assert data.n_train == 70
     assert model.n_train == 70 and model.alpha == 0.3 and model.latent_prior_var == 2.0
-    assert [layer.weight_mean.shape for layer in model.network.layers] == [(2, 8), (8, 4), (4, 1)]
+    shapes = [layer.weight_mean.shape for layer in model.network.layers]
+    assert shapes == [(1, 2, 8), (1, 8, 4), (1, 4, 1)]  # one replica
     assert len_epoch(data) == 1  # the default batch (560) exceeds the 70 training points
     # the runner hands the model its interrupt guard: an update's optimiser steps are not cut
     assert model.update_guard is interrupts_deferred
@@ -58,3 +61,24 @@ def test_failed_run_records_status_and_reason(
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["status"] == "failed"
     assert "n_points" in metrics["error"] and "5" in metrics["error"]
+
+
+@pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")
+def test_an_ensemble_trains_the_members_of_separate_het_mlp_runs(
+    compose_train: Callable[..., DictConfig], tmp_path: Path
+) -> None:
+    """model=ensemble of 3, seed 1: its members are the het_mlps of seeds 3, 4 and 5 trained
+    each on its own (the same initial weights and data orders), to float rounding."""
+    settings = ["data.n_points=60", "model.hidden=[8]", "trainer.max_epochs=3",
+                "data.batch_size=10", "plots=false", "progress_bar=false", "checkpoint_every=null",
+                "trainer.check_val_every_n_epoch=1"]  # fmt: skip
+    train(compose_train("model=ensemble", "model.members=3", "seed=1", *settings), tmp_path / "e")
+    ensemble = load_checkpoint(tmp_path / "e" / "checkpoints" / "last.ckpt")
+    assert ensemble["hyper_parameters"]["seeds"] == [3, 4, 5]
+    for m, seed in enumerate((3, 4, 5)):
+        folder = tmp_path / f"member{seed}"
+        train(compose_train("model=het_mlp", f"seed={seed}", *settings), folder)
+        alone = load_checkpoint(folder / "checkpoints" / "last.ckpt")["state_dict"]
+        for name, value in alone.items():
+            torch.testing.assert_close(ensemble["state_dict"][name][m], value[0], rtol=1e-5,
+                                       atol=1e-6, msg=name)  # fmt: skip

@@ -1,0 +1,96 @@
+"""Several runs trained in one process on the model's replica axis (bnnlv.model.replicas), each
+still its own run: its folder, its checkpoint, its scores.
+
+Runs can be trained together when their configs differ only in ``seed`` and ``data.split``
+(:func:`check_group`): the same model, data set and training, so that their training sets have as
+many rows. The model then holds run g's replicas as block g of every tensor, and a checkpoint of
+it splits into one checkpoint per run (:func:`split_checkpoint`), each exactly what a run trained
+alone would have saved at that point: ``resume=`` of one run folder continues that run alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from bnnlv.model.replicas import split_runs, split_state
+from bnnlv.runs.state import KEY
+
+# what may differ between runs trained together
+RUN_KEYS = ("seed", "data.split")
+
+
+def check_group(cfgs: Sequence[DictConfig]) -> None:
+    """ValueError unless the configs differ only in :data:`RUN_KEYS` and, for several, none
+    resumes a run (a run folder resumes alone, from its own checkpoint)."""
+    if not cfgs:
+        raise ValueError("train_replicas needs at least one run config")
+
+    def rest(cfg: DictConfig) -> Any:
+        plain = OmegaConf.to_container(cfg, resolve=True)
+        assert isinstance(plain, dict)
+        plain.pop("seed", None)
+        plain.get("data", {}).pop("split", None)
+        return plain
+
+    first = rest(cfgs[0])
+    for cfg in cfgs:
+        if cfg.get("resume") and len(cfgs) > 1:
+            raise ValueError(f"resume={cfg.resume}: resumed runs train one at a time")
+        if rest(cfg) != first:
+            raise ValueError(
+                f"runs trained together may differ only in {', '.join(RUN_KEYS)}; these differ "
+                "in other keys too"
+            )
+
+
+def split_checkpoint(checkpoint: Mapping[str, Any], runs: int) -> list[dict[str, Any]]:
+    """A checkpoint of a model of ``runs`` runs as one checkpoint per run.
+
+    Every replica-shaped tensor (the state dict, the optimisers' moments and row counts) is cut
+    along its first axis (model.replicas.split_state); run g gets its members' seeds, its own
+    data state (``bnnlv.runs``) and its replicas' entries of the position (their generators'
+    and shuffling states, their running sums). Everything else is the same for every run.
+    The tensors are copies, so that a run's file holds its own block only.
+    """
+    hyper = dict(checkpoint["hyper_parameters"])
+    members = len(hyper["seeds"]) // runs
+    states = split_state(checkpoint["state_dict"], runs)
+    state = checkpoint[KEY]
+    position = state["position"]
+    parts = []
+    for g in range(runs):
+        block = slice(g * members, (g + 1) * members)
+        part = dict(checkpoint)
+        part["state_dict"] = {name: tensor.clone() for name, tensor in states[g].items()}
+        part["hyper_parameters"] = hyper | {"seeds": list(hyper["seeds"][block])}
+        part["optimizer_states"] = [
+            _split_optimiser_state(opt, runs, g) for opt in checkpoint["optimizer_states"]
+        ]
+        run_position = dict(position)
+        run_position["shuffle"] = list(position["shuffle"][block])
+        run_position["torch"] = list(position["torch"][block])
+        if "epoch_totals" in position:
+            totals = position["epoch_totals"]
+            sums = split_runs(totals["sums"], runs)[g].clone()
+            run_position["epoch_totals"] = totals | {"sums": sums}
+        part[KEY] = dict(state["runs"][g]) | {"position": run_position}
+        parts.append(part)
+    return parts
+
+
+def _split_optimiser_state(state: Mapping[str, Any], runs: int, g: int) -> dict[str, Any]:
+    """Run g's share of an optimiser's saved state: its block of every tensor with an axis
+    (moments, a table's rows and their step counts), the rest (Adam's step count) as it is."""
+
+    def share(value: Any) -> Any:
+        dims = getattr(value, "dim", lambda: 0)()
+        return split_runs(value, runs)[g].clone() if dims else value
+
+    per_param = {
+        index: {key: share(value) for key, value in entries.items()}
+        for index, entries in state["state"].items()
+    }
+    return dict(state) | {"state": per_param}
