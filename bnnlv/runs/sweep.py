@@ -8,7 +8,9 @@ jobs with ``status: ok`` are reduced to mean ± standard error (see :func:`mean_
 
 :class:`~bnnlv.runs.sweep_callback.SummaryCallback` writes the summary when a multirun ends and
 makes the command exit 1 if any job failed;
-``bnnlv summarize <sweep dir>`` rebuilds the same files from the folders alone.
+``bnnlv summarize <sweep dir>`` rebuilds the same files from the folders alone, with the metric,
+table and plots that the sweep's command configured (its ``multirun.yaml``:
+:func:`recorded_summary`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from hydra.utils import get_method
 from omegaconf import OmegaConf
 
 from bnnlv.report.sweep_plot import plot_sweep
@@ -35,6 +38,9 @@ PLOTTED_METRICS = ("val_nll", "test_nll")
 TABLE_METRICS = ("val_nll", "test_nll", "test_rmse", "test_crps", "test_miscal_area")
 OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
 FIXED_COLUMNS = ("job", "status", "error")
+# Hydra's record of a multirun's config, in the sweep folder; the summary callback's target there
+MULTIRUN_FILE = "multirun.yaml"
+SUMMARY_TARGET = "bnnlv.runs.sweep_callback.SummaryCallback"
 
 
 @dataclass(frozen=True)
@@ -214,15 +220,42 @@ def to_markdown(
     return "\n".join(lines) + "\n"
 
 
+@dataclass(frozen=True)
+class RecordedSummary:
+    """What a sweep's command asked its summary for: the main metric, summary.md's table, plots."""
+
+    metric: str | None
+    table_metrics: Sequence[str]
+    plots: list[SweepPlot]
+
+
+def recorded_summary(sweep_dir: Path) -> RecordedSummary:
+    """``hydra.callbacks.summary`` of the ``multirun.yaml`` Hydra wrote into ``sweep_dir``
+    (``bnnlv policy`` names its metric, table and risk–return plot there); train's defaults when
+    the record has none."""
+    path = Path(sweep_dir) / MULTIRUN_FILE
+    recorded = OmegaConf.load(path) if path.is_file() else OmegaConf.create()
+    node = OmegaConf.select(recorded, "hydra.callbacks.summary", default=None)
+    if node is None or node.get("_target_") != SUMMARY_TARGET:
+        return RecordedSummary(None, list(TABLE_METRICS), [])
+    table = node.get("table_metrics") or TABLE_METRICS
+    plots = [get_method(name) for name in node.get("plots") or ()]
+    return RecordedSummary(node.get("metric"), list(table), plots)
+
+
 def summarize_main() -> None:
-    """``bnnlv summarize SWEEP_DIR [--metric NAME]``: rebuild the summary of a sweep folder."""
+    """``bnnlv summarize SWEEP_DIR [--metric NAME]``: rebuild the summary of a sweep folder, with
+    the metric, table and plots its command's own summary used (:func:`recorded_summary`)."""
     parser = argparse.ArgumentParser(prog="bnnlv summarize", description=summarize_main.__doc__)
     parser.add_argument("sweep_dir", type=Path)
     parser.add_argument("--metric", default=None,
-                        help="metric to plot (default: val_nll and test_nll)")  # fmt: skip
+                        help="metric to plot (default: the sweep's command's own: "
+                        "true_reward for policy, val_nll and test_nll for train)")  # fmt: skip
     args = parser.parse_args(sys.argv[1:])
     try:
-        summary = summarize(args.sweep_dir, args.metric)
+        recorded = recorded_summary(args.sweep_dir)
+        summary = summarize(args.sweep_dir, args.metric or recorded.metric,
+                            recorded.table_metrics, recorded.plots)  # fmt: skip
     except ValueError as error:
         print(f"bnnlv: error: {error}", file=sys.stderr)
         raise SystemExit(1) from None

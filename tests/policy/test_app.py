@@ -126,6 +126,12 @@ def test_a_sweep_ends_in_one_summary_with_the_risk_return_plot(
     assert "true_reward" in summary and "risk_return.png" in summary
     assert (sweep / "risk_return.png").is_file() and (sweep / "summary.png").is_file()
     assert len(pd.read_csv(sweep / "summary_by_setting.csv")) == 2
+    rebuilt = ("summary.md", "summary.png", "risk_return.png")
+    for name in rebuilt:
+        (sweep / name).unlink()
+    assert run_bnnlv(monkeypatch, "summarize", str(sweep)) == 0  # no flags: the sweep's own
+    assert all((sweep / name).is_file() for name in rebuilt)
+    assert (sweep / "summary.md").read_text() == summary
 
 
 def test_an_interrupt_is_recorded_and_resumed(

@@ -168,3 +168,20 @@ def test_a_command_names_its_metric_table_and_plots(fake_sweep: Path) -> None:
     text = (fake_sweep / "summary.md").read_text()
     assert "(extra.png)" in text and "(summary.png)" in text
     assert "fit_seconds" in text and "test_nll" not in text.split("## Jobs")[1]
+
+
+def test_the_recorded_summary_is_the_sweeps_own_command_s(fake_sweep: Path) -> None:
+    """bnnlv summarize reads hydra.callbacks.summary of multirun.yaml; train's defaults else."""
+    default = sweep.recorded_summary(fake_sweep)  # multirun.yaml: hydra: {}
+    assert default == sweep.RecordedSummary(None, list(sweep.TABLE_METRICS), [])
+    (fake_sweep / sweep.MULTIRUN_FILE).write_text(
+        "hydra:\n  callbacks:\n    summary:\n"
+        "      _target_: bnnlv.runs.sweep_callback.SummaryCallback\n"
+        "      metric: fit_seconds\n      table_metrics: [fit_seconds]\n"
+        "      plots: [bnnlv.policy.plots.plot_risk_return]\n"
+    )
+    recorded = sweep.recorded_summary(fake_sweep)
+    assert recorded.metric == "fit_seconds" and recorded.table_metrics == ["fit_seconds"]
+    assert [plot.__name__ for plot in recorded.plots] == ["plot_risk_return"]
+    (fake_sweep / sweep.MULTIRUN_FILE).unlink()
+    assert sweep.recorded_summary(fake_sweep).metric is None
