@@ -12,7 +12,13 @@ import math
 import pytest
 import torch
 
-from bnnlv.model.entropy import NOISE_NODES, NOISE_WEIGHTS, entropy_decomposition, gaussian_entropy
+from bnnlv.model.entropy import (
+    NOISE_NODES,
+    NOISE_WEIGHTS,
+    entropy_decomposition,
+    entropy_estimates,
+    gaussian_entropy,
+)
 
 LOG2 = math.log(2.0)
 
@@ -208,6 +214,19 @@ def test_components_of_very_different_noise_do_not_underflow() -> None:
     mean_entropy = gaussian_entropy(std**2).mean().item()
     assert ent.total.mean().item() == pytest.approx(mean_entropy + LOG2, abs=0.01)
     assert torch.allclose(ent.epistemic, torch.full_like(ent.epistemic, LOG2), atol=1e-4)
+
+
+def test_estimates_are_unclamped_and_the_decomposition_clamps_them() -> None:
+    """Identical weight samples: I = 0 exactly, estimated as rounding noise of both signs.
+    entropy_estimates returns it as computed; entropy_decomposition clamps it at 0."""
+    one = torch.randn(1, 7, 300, 1, generator=_gen(13)) * 3
+    f = one.expand(6, 7, 300, 1).contiguous()
+    raw = entropy_estimates(f, torch.tensor([-0.7]), 16, _gen())
+    clamped = entropy_decomposition(f, torch.tensor([-0.7]), 16, _gen())
+    assert (raw.epistemic < 0).any() and raw.epistemic.abs().max().item() < 1e-5
+    assert torch.equal(clamped.epistemic, raw.epistemic.clamp(min=0.0))
+    assert torch.equal(raw.aleatoric, raw.total - raw.epistemic)
+    assert torch.equal(clamped.total, raw.total)
 
 
 @pytest.mark.parametrize(
