@@ -9,6 +9,10 @@ import numpy as np
 from bnnlv.data.module import OracleLogDensity, RegressionDataModule, Splits
 
 LOG_2PI = math.log(2.0 * math.pi)
+# A fresh pool (``pool_size``) is drawn by the data set's own generator with the seed
+# noise_seed + POOL_SEED_OFFSET: independent of the n_points that give the validation and test
+# splits, which stay bit for bit what they are without a pool.
+POOL_SEED_OFFSET = 1_000_003
 
 
 def shuffle_split(
@@ -78,11 +82,21 @@ def bimodal_log_density(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.logaddexp(a, b) - math.log(2.0)
 
 
-def _splits(x: np.ndarray, y: np.ndarray, split_seed: int, oracle: OracleLogDensity) -> Splits:
+def _splits(
+    x: np.ndarray,
+    y: np.ndarray,
+    split_seed: int,
+    oracle: OracleLogDensity,
+    pool: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Splits:
+    """The shuffle split of (x, y); with ``pool`` = (x, y) those points are the training split
+    instead of the split's own training rows (validation and test unchanged)."""
     train, val, test = shuffle_split(len(x), split_seed)
     col = lambda a, idx: a[idx].reshape(-1, 1)  # noqa: E731
+    x_train, y_train = (x[train], y[train]) if pool is None else pool
     return Splits(
-        col(x, train), col(y, train), col(x, val), col(y, val), col(x, test), col(y, test),
+        x_train.reshape(-1, 1), y_train.reshape(-1, 1), col(x, val), col(y, val),
+        col(x, test), col(y, test),
         feature_names=["x"], target_names=["y"], oracle_log_density=oracle, test_rows=test,
     )  # fmt: skip
 
@@ -94,31 +108,65 @@ def check_n_points(n_points: int) -> int:
     return n_points
 
 
+def check_pool_size(pool_size: int | None) -> int | None:
+    """``data.pool_size``, null or a positive integer; ValueError otherwise."""
+    if pool_size is not None and (
+        isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size <= 0
+    ):
+        raise ValueError(f"data.pool_size must be a positive integer or null, got {pool_size!r}")
+    return pool_size
+
+
 class ToyHeteroscedastic(RegressionDataModule):
-    """The seed tutorial's data (n_points = 800 reproduces it exactly; datasets.md)."""
+    """The seed tutorial's data (n_points = 800 reproduces it exactly; datasets.md).
+
+    ``pool_size``: the training split is a fresh draw of that many points instead (for
+    ``bnnlv active``; see POOL_SEED_OFFSET); null keeps the tutorial's training rows.
+    """
 
     def __init__(
-        self, n_points: int = 800, noise_seed: int = 42, split_seed: int = 42, **kwargs: int
+        self,
+        n_points: int = 800,
+        noise_seed: int = 42,
+        split_seed: int = 42,
+        pool_size: int | None = None,
+        **kwargs: int,
     ) -> None:
         super().__init__(**kwargs)
         self.n_points = check_n_points(n_points)
         self.noise_seed, self.split_seed = noise_seed, split_seed
+        self.pool_size = check_pool_size(pool_size)
 
     def load(self) -> Splits:
         x, y = heteroscedastic_generator(self.n_points, self.noise_seed)
-        return _splits(x, y, self.split_seed, heteroscedastic_log_density)
+        pool = None
+        if self.pool_size is not None:
+            pool = heteroscedastic_generator(self.pool_size, self.noise_seed + POOL_SEED_OFFSET)
+        return _splits(x, y, self.split_seed, heteroscedastic_log_density, pool)
 
 
 class ToyBimodal(RegressionDataModule):
-    """Bimodal toy problem of Depeweg et al.; the oracle is the two-component mixture."""
+    """Bimodal toy problem of Depeweg et al.; the oracle is the two-component mixture.
+
+    ``pool_size``: as for :class:`ToyHeteroscedastic`.
+    """
 
     def __init__(
-        self, n_points: int = 750, noise_seed: int = 0, split_seed: int = 42, **kwargs: int
+        self,
+        n_points: int = 750,
+        noise_seed: int = 0,
+        split_seed: int = 42,
+        pool_size: int | None = None,
+        **kwargs: int,
     ) -> None:
         super().__init__(**kwargs)
         self.n_points = check_n_points(n_points)
         self.noise_seed, self.split_seed = noise_seed, split_seed
+        self.pool_size = check_pool_size(pool_size)
 
     def load(self) -> Splits:
         x, y = bimodal_generator(self.n_points, self.noise_seed)
-        return _splits(x, y, self.split_seed, bimodal_log_density)
+        pool = None
+        if self.pool_size is not None:
+            pool = bimodal_generator(self.pool_size, self.noise_seed + POOL_SEED_OFFSET)
+        return _splits(x, y, self.split_seed, bimodal_log_density, pool)

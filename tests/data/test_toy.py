@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from bnnlv.data.toy import (
+    POOL_SEED_OFFSET,
     ToyBimodal,
     ToyHeteroscedastic,
     bimodal_generator,
@@ -110,3 +111,29 @@ def test_bad_n_points_is_rejected(bad: object) -> None:
 def test_bad_batch_size_is_rejected() -> None:
     with pytest.raises(ValueError, match=r"batch_size.*0"):
         ToyHeteroscedastic(batch_size=0)
+
+
+@pytest.mark.parametrize(("make", "n_test"), [(ToyHeteroscedastic, 160), (ToyBimodal, 150)])
+def test_a_fresh_pool_keeps_validation_and_test_bit_for_bit(make, n_test: int) -> None:  # type: ignore[no-untyped-def]
+    plain, pooled = make(), make(pool_size=3000)
+    a, b = plain.splits, pooled.splits
+    for name in ("x_val", "y_val", "x_test", "y_test"):
+        assert np.array_equal(getattr(a, name), getattr(b, name))
+    assert b.x_train.shape == b.y_train.shape == (3000, 1) and len(b.x_test) == n_test
+    assert not np.isin(b.x_train, np.concatenate([a.x_train, a.x_test])).any()
+    assert np.array_equal(make(pool_size=3000).splits.x_train, b.x_train)  # deterministic
+
+
+def test_pool_draws_come_from_the_generator() -> None:
+    """The pool of the heteroscedastic toy is the generator's stream at the pool seed."""
+    pooled = ToyHeteroscedastic(pool_size=50).splits
+    x, y = heteroscedastic_generator(50, 42 + POOL_SEED_OFFSET)
+    assert np.array_equal(pooled.x_train[:, 0], x) and np.array_equal(pooled.y_train[:, 0], y)
+
+
+@pytest.mark.parametrize("size", [0, -5, 2.5, True])
+def test_bad_pool_size_is_rejected(size: object) -> None:
+    with pytest.raises(
+        ValueError, match=f"data.pool_size must be a positive integer or null, got {size!r}"
+    ):
+        ToyBimodal(pool_size=size)  # type: ignore[arg-type]
