@@ -11,12 +11,21 @@ from omegaconf import DictConfig
 from bnnlv.runs.folders import config_dir
 
 
+def _composer(config_name: str) -> Callable[..., DictConfig]:
+    def _compose(*overrides: str) -> DictConfig:
+        with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+            return compose(config_name=config_name, overrides=list(overrides))
+
+    return _compose
+
+
 @pytest.fixture
 def compose_train() -> Callable[..., DictConfig]:
     """compose_train("model=mlp", "alpha=0.1") → the composed ``train`` config."""
+    return _composer("train")
 
-    def _compose(*overrides: str) -> DictConfig:
-        with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-            return compose(config_name="train", overrides=list(overrides))
 
-    return _compose
+@pytest.fixture
+def compose_active() -> Callable[..., DictConfig]:
+    """compose_active("active.rounds=3") → the composed ``active`` config (bnnlv active)."""
+    return _composer("active")

@@ -7,16 +7,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from bnnlv.runs.folders import config_dir
-from bnnlv.runs.job import check_no_relaunch, freeze_imports, run_job
-from bnnlv.runs.resume import GROUPS, resume_config
+from bnnlv.runs.job import freeze_imports, job_config, run_job
+from bnnlv.runs.resume import GROUPS
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="policy")
@@ -26,17 +24,8 @@ def policy_app(cfg: DictConfig) -> float | None:
 
     freeze_imports()
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-
-    def run() -> dict[str, Any]:
-        job_cfg = cfg
-        if job_cfg.get("resume"):
-            overrides = HydraConfig.get().overrides.task
-            job_cfg = resume_config(job_cfg.resume, overrides, (*GROUPS, "policy"), False)
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            check_no_relaunch(job_cfg)
-        return run_policy(job_cfg, run_dir)
-
-    metrics = run_job(run_dir, run, resumed=bool(cfg.get("resume")))
+    job_cfg = lambda: job_config(cfg, (*GROUPS, "policy"), need_checkpoint=False)  # noqa: E731
+    metrics = run_job(run_dir, lambda: run_policy(job_cfg(), run_dir), bool(cfg.get("resume")))
     if metrics is None:
         return None
     upper = metrics.get("upper_bound_true_reward")

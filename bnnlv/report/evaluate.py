@@ -9,6 +9,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 import torch
+from torch import Tensor
 
 from bnnlv.data.module import RegressionDataModule, Splits, Standardiser
 from bnnlv.model.lit_module import BNNLV
@@ -151,6 +152,36 @@ def source_rows(splits: Splits) -> np.ndarray:
     return np.asarray(splits.test_rows)
 
 
+class GridPrediction(NamedTuple):
+    """The predictive of the first target on a grid of a 1-D input, original units."""
+
+    grid: np.ndarray  # [G] raw input
+    x_grid: Tensor  # [G, 1] standardised, on the model's device
+    mean: np.ndarray  # [G]
+    epistemic_var: np.ndarray  # [G]
+    aleatoric_var: np.ndarray  # [G]
+    entropy: tuple[np.ndarray, np.ndarray, np.ndarray]  # H[y|x], E_W H[y|W,x], I(y;W) nats [G]
+
+
+def grid_prediction(
+    model: BNNLV, scaler: Standardiser, x_data: np.ndarray, generator: torch.Generator | None = None
+) -> GridPrediction:
+    """The predictive on GRID_POINTS inputs spanning ``x_data`` [n] (raw) and GRID_MARGIN of its
+    range beyond each side, with the entropy decomposition (``generator``: its draws)."""
+    lo, hi = x_data.min(), x_data.max()
+    pad = GRID_MARGIN * (hi - lo)
+    grid = np.linspace(lo - pad, hi + pad, GRID_POINTS)
+    x_grid = torch.as_tensor(scaler.x(grid[:, None]), dtype=torch.float32, device=model.device)
+    pred = model.predict(x_grid, entropy_draws=ENTROPY_DRAWS, generator=generator)
+    assert pred.entropy is not None
+    mean, epistemic, aleatoric = original_units(pred.moments, scaler)
+    log_scale = float(np.log(scaler.y_std[0]))
+    entropy = (pred.entropy.total.cpu().numpy()[:, 0] + log_scale,
+               pred.entropy.aleatoric.cpu().numpy()[:, 0] + log_scale,
+               pred.entropy.epistemic.cpu().numpy()[:, 0])  # fmt: skip
+    return GridPrediction(grid, x_grid, mean[:, 0], epistemic[:, 0], aleatoric[:, 0], entropy)
+
+
 def _plot_run(
     model: BNNLV, data: RegressionDataModule, run_dir: Path, mean: np.ndarray, std: np.ndarray,
     nll: np.ndarray, oracle_nll: np.ndarray | None, generator: torch.Generator | None,
@@ -169,25 +200,17 @@ def _plot_run(
     plots.plot_data(tuple((getattr(splits, f"x_{s}")[:, 0], getattr(splits, f"y_{s}")[:, 0])
                           for s in ("train", "val", "test")),
                     xlabel, ylabel, run_dir / "data.png")  # fmt: skip
-    lo, hi = splits.x_train.min(), splits.x_train.max()
-    pad = GRID_MARGIN * (hi - lo)
-    grid = np.linspace(lo - pad, hi + pad, GRID_POINTS)
-    x_grid = torch.as_tensor(scaler.x(grid[:, None]), dtype=torch.float32, device=model.device)
-    pred = model.predict(x_grid, entropy_draws=ENTROPY_DRAWS, generator=generator)
-    assert pred.entropy is not None
-    grid_mean, grid_epistemic, grid_aleatoric = original_units(pred.moments, scaler)
-    log_scale = float(np.log(scaler.y_std[0]))
-    entropy = (pred.entropy.total.cpu().numpy()[:, 0] + log_scale,
-               pred.entropy.aleatoric.cpu().numpy()[:, 0] + log_scale,
-               pred.entropy.epistemic.cpu().numpy()[:, 0])  # fmt: skip
+    on_grid = grid_prediction(model, scaler, splits.x_train[:, 0], generator)
+    grid, x_grid = on_grid.grid, on_grid.x_grid
     f, noise_var = model.components(x_grid, FIT_SAMPLES, 1, generator)  # [n, 1, G, D]
     eps = torch.randn(f[:, 0, :, 0].shape, generator=generator, device=f.device, dtype=f.dtype)
     samples = f[:, 0, :, 0] + noise_var[:, 0, :, 0].sqrt() * eps  # one z per weight draw
     plots.plot_fit(
         grid,
-        grid_mean[:, 0],
-        np.sqrt(grid_epistemic[:, 0]),
-        np.sqrt(grid_aleatoric[:, 0]),
+        on_grid.mean,
+        np.sqrt(on_grid.epistemic_var),
+        np.sqrt(on_grid.aleatoric_var),
         scaler.y_inverse(samples.cpu().numpy()[..., None])[..., 0],
-        splits.x_train[:, 0], splits.y_train[:, 0], xlabel, ylabel, run_dir / "fit.png", entropy,
+        splits.x_train[:, 0], splits.y_train[:, 0], xlabel, ylabel, run_dir / "fit.png",
+        on_grid.entropy,
     )  # fmt: skip

@@ -15,7 +15,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -81,6 +81,23 @@ def freeze_imports() -> None:
     Objects made later are collected as usual.
     """
     gc.freeze()
+
+
+def job_config(
+    cfg: DictConfig, groups: Sequence[str] | None = None, need_checkpoint: bool = True
+) -> DictConfig:
+    """The config a job runs with: for ``resume=DIR`` that run's saved config with the command
+    line's overrides (:func:`bnnlv.runs.resume.resume_config`; ``groups``: the command's config
+    groups, default train's), and in a sweep checked to need no re-launch."""
+    from bnnlv.runs.resume import GROUPS, resume_config
+
+    job_cfg = cfg
+    if cfg.get("resume"):
+        overrides = HydraConfig.get().overrides.task
+        job_cfg = resume_config(cfg.resume, overrides, groups or GROUPS, need_checkpoint)
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        check_no_relaunch(job_cfg)
+    return job_cfg
 
 
 def check_no_relaunch(cfg: DictConfig) -> None:

@@ -89,6 +89,11 @@ def write_text(path: Path, text: str) -> None:
     _atomic_write(path, lambda h: h.write(text))
 
 
+def write_bytes(path: Path, data: bytes) -> None:
+    """Atomically write a binary file (a rendered figure)."""
+    _atomic_write(path, lambda h: h.write(data), mode="wb")
+
+
 def write_torch(path: Path, payload: Mapping[str, Any]) -> None:
     """Atomically ``torch.save`` a dict of tensors and plain data (loadable with
     ``weights_only=True``)."""

@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from hydra.utils import get_method
 from omegaconf import OmegaConf
 
 from bnnlv.report.sweep_plot import plot_sweep
@@ -37,6 +36,7 @@ PLOTTED_METRICS = ("val_nll", "test_nll")
 # Shown in summary.md when present; summary_by_setting.csv reduces every numeric metric.
 TABLE_METRICS = ("val_nll", "test_nll", "test_rmse", "test_crps", "test_miscal_area")
 OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
+HOOK_PACKAGE = "bnnlv."  # where the summary functions a sweep names must come from
 FIXED_COLUMNS = ("job", "status", "error")
 # Hydra's record of a multirun's config, in the sweep folder; the summary callback's target there
 MULTIRUN_FILE = "multirun.yaml"
@@ -128,6 +128,9 @@ def aggregate(jobs: pd.DataFrame, setting_keys: list[str], metrics: list[str]) -
 # A command's own figure of a sweep: (summary, setting keys, sweep folder) → the file it wrote
 # there (linked from summary.md), or None when it had nothing to draw.
 SweepPlot = Callable[[Summary, list[str], Path], str | None]
+# A command's own section of summary.md: (summary, setting keys, sweep folder) → markdown lines,
+# after writing whatever files they link to there.
+SweepSection = Callable[[Summary, list[str], Path], list[str]]
 
 
 def summarize(
@@ -135,11 +138,12 @@ def summarize(
     metric: str | None = None,
     table_metrics: Sequence[str] = TABLE_METRICS,
     plots: Sequence[SweepPlot] = (),
+    sections: Sequence[SweepSection] = (),
 ) -> Summary:
     """Read every job of ``sweep_dir`` and write summary.csv, summary_by_setting.csv,
-    summary.md (``table_metrics`` in its tables) and, when a metric is available, summary.png
-    (``metric``, or by default those of :data:`PLOTTED_METRICS` the jobs have) and each of
-    ``plots`` there."""
+    summary.md (``table_metrics`` in its tables, then each of ``sections``) and, when a metric is
+    available, summary.png (``metric``, or by default those of :data:`PLOTTED_METRICS` the jobs
+    have) and each of ``plots`` there."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise ValueError(f"sweep folder {str(sweep_dir)!r} does not exist")
@@ -166,8 +170,34 @@ def summarize(
         figures.append("summary.png")
         figures += [name for plot in plots if (name := plot(summary, setting_keys, sweep_dir))]
     text = to_markdown(summary, sweep_dir, setting_keys, figures, table_metrics)
+    for section in sections:
+        text += "\n".join(["", *section(summary, setting_keys, sweep_dir)]) + "\n"
     write_text(sweep_dir / "summary.md", text)
     return summary
+
+
+def summarize_by_name(
+    sweep_dir: Path,
+    metric: str | None = None,
+    table_metrics: Sequence[str] | None = None,
+    plots: Sequence[str] = (),
+    sections: Sequence[str] = (),
+) -> Summary:
+    """:func:`summarize` with the command's plots and sections named by dotted path (functions
+    of the bnnlv package only) and its table metrics by default :data:`TABLE_METRICS`."""
+    return summarize(
+        sweep_dir, metric, table_metrics or TABLE_METRICS,
+        [bnnlv_function(name) for name in plots], [bnnlv_function(name) for name in sections],
+    )  # fmt: skip
+
+
+def bnnlv_function(name: str) -> Any:
+    """The function at dotted path ``name``, which must be in the bnnlv package."""
+    from hydra.utils import get_method
+
+    if not str(name).startswith(HOOK_PACKAGE):
+        raise ValueError(f"summary function {name!r}: only functions of the bnnlv package")
+    return get_method(str(name))
 
 
 def _cell(value: Any) -> str:
@@ -227,20 +257,23 @@ class RecordedSummary:
     metric: str | None
     table_metrics: Sequence[str]
     plots: list[SweepPlot]
+    sections: Sequence[SweepSection] = ()
 
 
 def recorded_summary(sweep_dir: Path) -> RecordedSummary:
     """``hydra.callbacks.summary`` of the ``multirun.yaml`` Hydra wrote into ``sweep_dir``
-    (``bnnlv policy`` names its metric, table and risk–return plot there); train's defaults when
-    the record has none."""
+    (``bnnlv policy`` names its metric, table and risk–return plot there, ``bnnlv active`` its
+    learning-curve section; functions of the bnnlv package only); train's defaults when the
+    record has none."""
     path = Path(sweep_dir) / MULTIRUN_FILE
     recorded = OmegaConf.load(path) if path.is_file() else OmegaConf.create()
     node = OmegaConf.select(recorded, "hydra.callbacks.summary", default=None)
     if node is None or node.get("_target_") != SUMMARY_TARGET:
         return RecordedSummary(None, list(TABLE_METRICS), [])
     table = node.get("table_metrics") or TABLE_METRICS
-    plots = [get_method(name) for name in node.get("plots") or ()]
-    return RecordedSummary(node.get("metric"), list(table), plots)
+    plots = [bnnlv_function(name) for name in node.get("plots") or ()]
+    sections = [bnnlv_function(name) for name in node.get("sections") or ()]
+    return RecordedSummary(node.get("metric"), list(table), plots, sections)
 
 
 def summarize_main() -> None:
@@ -255,7 +288,7 @@ def summarize_main() -> None:
     try:
         recorded = recorded_summary(args.sweep_dir)
         summary = summarize(args.sweep_dir, args.metric or recorded.metric,
-                            recorded.table_metrics, recorded.plots)  # fmt: skip
+                            recorded.table_metrics, recorded.plots, recorded.sections)  # fmt: skip
     except ValueError as error:
         print(f"bnnlv: error: {error}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -23,8 +23,10 @@ class SummaryCallback(Callback):
     ``runs.errors.FAILED_JOBS`` (whatever process or machine ran them), so the command exits 1.
 
     A command other than ``train`` names its main ``metric``, the ``table_metrics`` of
-    summary.md (default: bnnlv.runs.sweep.TABLE_METRICS) and its own ``plots`` (dotted names of
-    bnnlv.runs.sweep.SweepPlot functions) in its config's ``hydra.callbacks.summary``.
+    summary.md (default: bnnlv.runs.sweep.TABLE_METRICS) and its own ``plots`` and ``sections``
+    (dotted names of bnnlv.runs.sweep.SweepPlot and SweepSection functions of the bnnlv package)
+    in its config's ``hydra.callbacks.summary``; ``bnnlv summarize`` reads them back from the
+    sweep's multirun.yaml.
     """
 
     def __init__(
@@ -32,17 +34,18 @@ class SummaryCallback(Callback):
         metric: str | None = None,
         table_metrics: Sequence[str] | None = None,
         plots: Sequence[str] = (),
+        sections: Sequence[str] = (),
     ) -> None:
         self.metric, self.table_metrics, self.plots = metric, table_metrics, list(plots)
+        self.sections = list(sections)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from hydra.utils import get_method
-
-        from bnnlv.runs.sweep import TABLE_METRICS, summarize
+        from bnnlv.runs.sweep import summarize_by_name
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        plots = [get_method(name) for name in self.plots]
-        summary = summarize(sweep_dir, self.metric, self.table_metrics or TABLE_METRICS, plots)
+        summary = summarize_by_name(
+            sweep_dir, self.metric, self.table_metrics, self.plots, self.sections
+        )
         n_ok = len(summary.jobs) - summary.n_failed
         print(f"bnnlv: sweep: {n_ok} ok, {summary.n_failed} not ok → {sweep_dir / 'summary.md'}")
         known = {path.resolve() for path in FAILED_JOBS}

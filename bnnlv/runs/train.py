@@ -59,7 +59,7 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
 
 
-def _progress_bar(setting: Any) -> bool:
+def progress_bar(setting: Any) -> bool:
     if setting == "auto":
         return sys.stderr.isatty()
     if isinstance(setting, bool):
@@ -68,13 +68,7 @@ def _progress_bar(setting: Any) -> bool:
 
 
 def build(cfg: DictConfig) -> tuple[RegressionDataModule, BNNLV]:
-    """Instantiate the data module (loaded and standardised) and the model it sizes.
-
-    The model's replicas are the run's members (model.replicas.member_seeds: one for every model
-    but the ensemble), each with its seed for its random stream and its data order.
-    ``_convert_="all"`` passes plain lists, so the hyperparameters saved in checkpoints load
-    with ``weights_only=True`` (no OmegaConf classes in the pickle).
-    """
+    """Instantiate the data module (loaded and standardised) and the model it sizes."""
     (data,), model = build_replicas([cfg])
     return data, model
 
@@ -86,25 +80,41 @@ def build_replicas(cfgs: Sequence[DictConfig]) -> tuple[list[RegressionDataModul
         check_config(cfg)
     check_group(cfgs)
     runs = []
-    seeds: list[int] = []
     for cfg in cfgs:
         data: RegressionDataModule = instantiate(cfg.data, seed=cfg.seed, _convert_="all")
         data.prepare()
-        data.shuffle_seeds = member_seeds(cfg.seed, cfg.model.get("members", 1))
-        seeds += data.shuffle_seeds
         runs.append(data)
-    first = runs[0]
+    seeds = [seed for cfg, data in zip(cfgs, runs, strict=True) for seed in members(cfg, data)]
+    return runs, build_model(cfgs[0], runs[0], seeds)
+
+
+def members(cfg: DictConfig, data: RegressionDataModule) -> list[int]:
+    """The seeds of the run's members (model.replicas.member_seeds: one for every model but the
+    ensemble), each its random stream and its order of ``data`` (set here)."""
+    data.shuffle_seeds = member_seeds(cfg.seed, cfg.model.get("members", 1))
+    return list(data.shuffle_seeds)
+
+
+def build_model(
+    cfg: DictConfig, data: RegressionDataModule, seeds: Sequence[int] | None = None
+) -> BNNLV:
+    """The configured model, sized by ``data`` (prepared), its replicas the run's
+    :func:`members` (or ``seeds``: the members of runs trained together).
+
+    ``_convert_="all"`` passes plain lists, so the hyperparameters saved in checkpoints load
+    with ``weights_only=True`` (no OmegaConf classes in the pickle).
+    """
     model: BNNLV = instantiate(
-        cfgs[0].model,
+        cfg.model,
         _convert_="all",
-        in_features=first.in_features,
-        out_features=first.out_features,
-        n_train=first.n_train,
-        batch_size=first.batch_size,
-        seeds=seeds,
+        in_features=data.in_features,
+        out_features=data.out_features,
+        n_train=data.n_train,
+        batch_size=data.batch_size,
+        seeds=list(members(cfg, data) if seeds is None else seeds),
     )
     model.update_guard = interrupts_deferred
-    return runs, model
+    return model
 
 
 def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
@@ -215,46 +225,80 @@ def diverged_record(divergence: Divergence, checkpoint: StopPoint) -> dict[str, 
     }
 
 
-def _train(
-    cfgs: Sequence[DictConfig], run_dirs: Sequence[Path], checkpoints: RunCheckpoints
-) -> list[dict[str, Any]]:
-    cfg = cfgs[0]
+def prepare_process(cfg: DictConfig) -> None:
+    """Quiet Lightning, seed every generator with ``cfg.seed``, set the torch threads."""
     quiet_lightning()
     L.seed_everything(cfg.seed, workers=False, verbose=False)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     keep_freed_memory()
-    runs, model = build_replicas(cfgs)
-    data: RegressionDataModule | ReplicaData = runs[0] if len(runs) == 1 else ReplicaData(runs)
-    show_bar = _progress_bar(cfg.progress_bar)
-    callbacks: list[L.Callback] = [checkpoints, RunState()]
+
+
+def make_trainer(
+    cfg: DictConfig,
+    run_dir: Path,
+    data: RegressionDataModule | ReplicaData,
+    callbacks: list[L.Callback],
+    show_bar: bool,
+    **overrides: Any,
+) -> L.Trainer:
+    """The configured ``lightning.Trainer`` (``overrides`` replace its config keys), without
+    Lightning's own checkpointing, and ``data`` moved to its device."""
     if show_bar:
-        callbacks.append(TQDMProgressBar(refresh_rate=max(1, len_epoch(runs[0]))))
+        first = data.runs[0] if isinstance(data, ReplicaData) else data
+        callbacks = [*callbacks, TQDMProgressBar(refresh_rate=max(1, len_epoch(first)))]
     trainer: L.Trainer = instantiate(
         cfg.trainer,
-        logger=[CSVLogger(save_dir=run_dir, name="", version="logs") for run_dir in run_dirs],
         callbacks=callbacks,
         enable_progress_bar=show_bar,
         enable_checkpointing=False,
-        default_root_dir=run_dirs[0],
+        default_root_dir=run_dir,
+        **overrides,
     )
     data.device = trainer.strategy.root_device
-    resumed = bool(cfg.get("resume")) and trainer.is_global_zero
-    if resumed:
-        set_aside_logs(run_dirs[0])
+    return trainer
+
+
+def fit(
+    trainer: L.Trainer,
+    model: BNNLV,
+    data: RegressionDataModule | ReplicaData,
+    checkpoints: RunCheckpoints,
+    ckpt_path: Path | None,
+) -> float:
+    """``trainer.fit`` (continuing from ``ckpt_path`` if given); return its seconds. A signal
+    that stops it is raised as the :class:`RunInterrupted` that ``checkpoints`` recorded."""
     start = time.perf_counter()
     try:
-        trainer.fit(model, datamodule=data, ckpt_path=resume_from(cfg), weights_only=True)
+        trainer.fit(model, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
     except SystemExit:
         # Lightning answers Ctrl-C (and its own SIGTERM flag) with on_exception hooks, where
         # the checkpoint is saved, then sys.exit(1): report it as the interrupt it was.
         if checkpoints.interrupt is not None:
             raise checkpoints.interrupt from None
         raise
+    return time.perf_counter() - start
+
+
+def _train(
+    cfgs: Sequence[DictConfig], run_dirs: Sequence[Path], checkpoints: RunCheckpoints
+) -> list[dict[str, Any]]:
+    cfg = cfgs[0]
+    prepare_process(cfg)
+    runs, model = build_replicas(cfgs)
+    data: RegressionDataModule | ReplicaData = runs[0] if len(runs) == 1 else ReplicaData(runs)
+    trainer = make_trainer(
+        cfg, run_dirs[0], data, [checkpoints, RunState()], progress_bar(cfg.progress_bar),
+        logger=[CSVLogger(save_dir=run_dir, name="", version="logs") for run_dir in run_dirs],
+    )  # fmt: skip
+    resumed = bool(cfg.get("resume")) and trainer.is_global_zero
+    if resumed:
+        set_aside_logs(run_dirs[0])
+    try:
+        fit_seconds = fit(trainer, model, data, checkpoints, resume_from(cfg))
     finally:
         if resumed:
             join_logs(run_dirs[0])
-    fit_seconds = time.perf_counter() - start
     checkpoints.save(trainer, model)
     if not trainer.is_global_zero:
         return [{"status": "ok"}]

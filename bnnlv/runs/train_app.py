@@ -12,14 +12,12 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from bnnlv.runs.cli import relaunchable
 from bnnlv.runs.config import check_config
 from bnnlv.runs.folders import config_dir
-from bnnlv.runs.job import check_no_relaunch, freeze_imports, run_job
-from bnnlv.runs.resume import resume_config
+from bnnlv.runs.job import freeze_imports, job_config, run_job
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
@@ -29,12 +27,8 @@ def train_app(cfg: DictConfig) -> float | None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
 
     def run() -> dict[str, Any]:
-        job_cfg = cfg
-        if job_cfg.get("resume"):
-            job_cfg = resume_config(job_cfg.resume, HydraConfig.get().overrides.task)
+        job_cfg = job_config(cfg)
         check_config(job_cfg)
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            check_no_relaunch(job_cfg)
         from bnnlv.runs.train import train  # torch and Lightning: only once the config is good
 
         freeze_imports()

@@ -15,6 +15,7 @@ from bnnlv.runs import results
 from bnnlv.runs.results import (
     current_umask,
     read_metrics,
+    write_bytes,
     write_csv,
     write_json,
     write_text,
@@ -59,6 +60,13 @@ def test_write_csv_and_text(tmp_path: Path) -> None:
     write_text(tmp_path / "config.yaml", "alpha: 1.0\n")
     assert (tmp_path / "config.yaml").read_text() == "alpha: 1.0\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "predictions.csv"]
+
+
+def test_write_bytes_is_atomic(tmp_path: Path) -> None:
+    write_bytes(tmp_path / "figure.png", b"\x89PNG first")
+    write_bytes(tmp_path / "figure.png", b"\x89PNG\r\n")
+    assert (tmp_path / "figure.png").read_bytes() == b"\x89PNG\r\n"  # binary: no newline change
+    assert [p.name for p in tmp_path.iterdir()] == ["figure.png"]
 
 
 def test_read_metrics_of_a_folder_without_metrics(tmp_path: Path) -> None:

@@ -11,7 +11,14 @@ import pandas as pd
 import pytest
 
 from bnnlv.runs import sweep
-from bnnlv.runs.sweep import aggregate, mean_se, read_jobs, summarize
+from bnnlv.runs.sweep import (
+    Summary,
+    aggregate,
+    mean_se,
+    read_jobs,
+    summarize,
+    summarize_by_name,
+)
 
 
 def test_mean_se_hand_computed() -> None:
@@ -185,3 +192,31 @@ def test_the_recorded_summary_is_the_sweeps_own_command_s(fake_sweep: Path) -> N
     assert [plot.__name__ for plot in recorded.plots] == ["plot_risk_return"]
     (fake_sweep / sweep.MULTIRUN_FILE).unlink()
     assert sweep.recorded_summary(fake_sweep).metric is None
+
+
+def numbered_jobs(summary: Summary, keys: list[str], sweep_dir: Path) -> list[str]:
+    """A summary section for the tests: one line naming the jobs it saw."""
+    return ["## Jobs seen", "", f"{len(summary.jobs)} jobs, swept {keys}"]
+
+
+def test_a_command_s_sections_end_summary_md(fake_sweep: Path) -> None:
+    summarize(fake_sweep, sections=[numbered_jobs])
+    assert (
+        (fake_sweep / "summary.md")
+        .read_text()
+        .endswith("\n## Jobs seen\n\n6 jobs, swept ['alpha']\n")
+    )
+
+
+def test_named_functions_come_from_bnnlv_only(
+    fake_sweep: Path,
+) -> None:
+    with pytest.raises(ValueError, match=r"summary function 'os\.system': only functions of"):
+        summarize_by_name(fake_sweep, sections=["os.system"])
+    (fake_sweep / "multirun.yaml").write_text(
+        "hydra:\n  callbacks:\n    summary:\n"
+        "      _target_: bnnlv.runs.sweep_callback.SummaryCallback\n      metric: test_nll\n"
+        "      sections: [tests.runs.test_sweep.numbered_jobs]\n"
+    )
+    with pytest.raises(ValueError, match=r"tests\.runs\.test_sweep\.numbered_jobs"):
+        sweep.recorded_summary(fake_sweep)  # a stranger's multirun.yaml names no other code
