@@ -1,0 +1,40 @@
+"""The one place where ``bnnlv active`` asks a model for its predictive mixture.
+
+The acquisitions (:mod:`bnnlv.active.acquisition`) are pure functions of the component means
+F [M, L, B, D] and the noise log-variances broadcastable to F; this adapter gets both from a
+trained model, with the model's own test-time budget: M = ``model.n_samples_test`` weight draws
+× L = ``model.n_latent_test`` latent draws (1 without a latent input), the mixture that its test
+NLL is scored with too.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from bnnlv.model.lit_module import BNNLV
+
+
+class Components(NamedTuple):
+    f: Tensor  # [M, L, B, D]  component means, standardised units
+    log_noise_var: Tensor  # broadcastable to f
+
+
+def has_epistemic_measure(model: BNNLV) -> bool:
+    """Whether the model has a distribution over W (at least one stochastic layer): without one,
+    I(y; W) and Var_W are 0 by construction and only random acquisition makes sense."""
+    return model.network.n_stochastic > 0
+
+
+def n_components(model: BNNLV) -> int:
+    """M·L, the number of mixture components per point."""
+    return model.n_samples_test * model.n_latent_test
+
+
+@torch.no_grad()
+def components(model: BNNLV, x: Tensor) -> Components:
+    """The mixture at x [B, D_in] (standardised): F [M, L, B, D] and the noise log-variance."""
+    f = model.sample_outputs(x, model.n_samples_test, model.n_latent_test)  # [M, L, B, D]
+    return Components(f, model.log_noise_var.detach())

@@ -1,0 +1,31 @@
+"""The adapter between a model and the acquisitions: shapes and the epistemic measure."""
+
+from __future__ import annotations
+
+import torch
+
+from bnnlv.active.components import components, has_epistemic_measure, n_components
+from bnnlv.model.lit_module import BNNLV
+
+
+def test_the_mixture_has_the_model_s_test_budget() -> None:
+    torch.manual_seed(0)
+    model = BNNLV(2, 3, 10, 10, hidden=[5], n_samples_test=6, n_latent_test=4)
+    mixture = components(model, torch.randn(7, 2))
+    assert mixture.f.shape == (6, 4, 7, 3) and n_components(model) == 24
+    assert torch.equal(mixture.log_noise_var, model.log_noise_var.detach())
+    assert not mixture.f.requires_grad
+    # the latent draws differ within a weight draw, the weight draws differ between them
+    assert mixture.f[0].std(dim=0).min() > 0 and mixture.f.mean(dim=1).std(dim=0).min() > 0
+
+
+def test_without_a_latent_each_weight_draw_is_one_component() -> None:
+    bnn = BNNLV(1, 1, 10, 10, hidden=[5], latent="none", n_samples_test=6, n_latent_test=4)
+    assert components(bnn, torch.randn(3, 1)).f.shape == (6, 1, 3, 1)
+    assert has_epistemic_measure(bnn)
+
+
+def test_deterministic_weights_have_no_epistemic_measure() -> None:
+    mlp = BNNLV(1, 1, 10, 10, hidden=[5], latent="none", stochastic_layers=[])
+    assert not has_epistemic_measure(mlp)
+    assert has_epistemic_measure(BNNLV(1, 1, 10, 10, hidden=[5], stochastic_layers=[-1]))
