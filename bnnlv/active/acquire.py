@@ -49,7 +49,8 @@ class Acquisition(NamedTuple):
 def score_candidates(
     model: BNNLV, x: Tensor, settings: ActiveSettings, generator: torch.Generator
 ) -> Scores:
-    """Acquisition scores of the candidates x [B, D_in] (standardised), in chunks of rows."""
+    """Acquisition scores of the candidates x [B, D_in] (standardised), in chunks of rows;
+    ``generator`` draws the model's weights and latents and the estimators' samples."""
     rows = x.shape[0]
     if settings.acquisition in ENTROPY_ACQUISITIONS:
         per_row = len(NOISE_NODES) * settings.entropy_draws * n_components(model)
@@ -58,7 +59,7 @@ def score_candidates(
     values: list[Tensor] = []
     negatives: list[int] = []
     for start in range(0, x.shape[0], rows):
-        mixture = components(model, x[start : start + rows])
+        mixture = components(model, x[start : start + rows], generator)
         scores = acquisition_scores(
             settings.acquisition, mixture.f, mixture.log_noise_var, settings.entropy_draws,
             generator,
@@ -87,11 +88,9 @@ def acquire(
     x = torch.as_tensor(
         scaler.x(splits.x_train[candidates]), dtype=torch.float32, device=model.device
     )  # [B, D_in]
-    stream = round_seed(seed, round_index, SCORE_STREAM)
-    torch.manual_seed(stream)  # the model's weight and latent draws
-    scores = score_candidates(
-        model, x, settings, torch.Generator(device=model.device).manual_seed(stream)
-    )
+    stream = torch.Generator(device=model.device)
+    stream.manual_seed(round_seed(seed, round_index, SCORE_STREAM))  # the model's draws, the MC
+    scores = score_candidates(model, x, settings, stream)
     values = scores.values.cpu()  # [B]
     batch_stream = torch.Generator().manual_seed(round_seed(seed, round_index, BATCH_STREAM))
     picked = select_batch(values, settings.query_size, settings.batch, settings.beta, batch_stream)

@@ -4,8 +4,9 @@ A candidate x_b has the predictive of M weight draws × L latent draws (method.m
 
     p(y | x_b) = (1/(ML)) Σ_{m,l} N(y | F_mlb, σ²_mlb),
 
-given by its component means F [M, L, B, D] and noise log-variances broadcastable to F ([D] for a
-homoscedastic model). Every acquisition reads the same F, so they share one sampling budget:
+given by its component means F [M, L, B, D] and noise log-variances ([D] for a homoscedastic
+model, [M, L, B, D] with a noise head). Every acquisition reads the same F, so they share one
+sampling budget:
 
     epistemic       I(y; W) = H[y|x] − E_W H[y|W, x]    what a label would teach about W
     total           H[y|x]                              everything still uncertain
@@ -27,7 +28,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from bnnlv.model.entropy import check_noise_shape, entropy_estimates
+from bnnlv.model.entropy import entropy_estimates
+from bnnlv.model.likelihood import check_components
 from bnnlv.model.predictive import moments
 
 ACQUISITIONS = ("epistemic", "total", "aleatoric", "epistemic_var", "random")
@@ -62,16 +64,14 @@ def acquisition_scores(
     generator: torch.Generator | None = None,
 ) -> Scores:
     """Scores [B] of the candidates with component means ``f`` [M, L, B, D] and noise
-    log-variance ``log_noise_var`` (broadcastable to f), in the units of f.
+    log-variance ``log_noise_var`` ([D], or f's shape with a noise head), in the units of f.
 
     ``n_draws`` is the entropy estimator's S (components drawn per point); ``generator`` drives
     that estimator's draws and the random acquisition's. Entropies are in nats; epistemic_var in
     the squared units of f.
     """
     check_acquisition(acquisition)
-    if f.dim() != 4:
-        raise ValueError(f"f must be [M, L, B, D], got shape {tuple(f.shape)}")
-    check_noise_shape(f, log_noise_var)
+    check_components(f, log_noise_var)
     if acquisition == "random":
         return Scores(torch.rand(f.shape[2], generator=generator, device=f.device), None)
     if acquisition == "epistemic_var":

@@ -2,9 +2,9 @@
 
 The acquisitions (:mod:`bnnlv.active.acquisition`) are pure functions of the component means
 F [M, L, B, D] and the noise log-variances broadcastable to F; this adapter gets both from a
-trained model, with the model's own test-time budget: M = ``model.n_samples_test`` weight draws
-× L = ``model.n_latent_test`` latent draws (1 without a latent input), the mixture that its test
-NLL is scored with too.
+trained model (:meth:`bnnlv.model.lit_module.BNNLV.components`), with the model's own test-time
+budget: M = ``model.n_samples_test`` weight draws × L = ``model.n_latent_test`` latent draws
+(1 without a latent input), the mixture that its test NLL is scored with too.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from torch import Tensor
 from bnnlv.model.lit_module import BNNLV
 
 
-class Components(NamedTuple):
+class Mixture(NamedTuple):
     f: Tensor  # [M, L, B, D]  component means, standardised units
-    log_noise_var: Tensor  # broadcastable to f
+    log_noise_var: Tensor  # [M, L, B, D]  the components' noise log-variances
 
 
 def has_epistemic_measure(model: BNNLV) -> bool:
@@ -34,7 +34,7 @@ def n_components(model: BNNLV) -> int:
 
 
 @torch.no_grad()
-def components(model: BNNLV, x: Tensor) -> Components:
-    """The mixture at x [B, D_in] (standardised): F [M, L, B, D] and the noise log-variance."""
-    f = model.sample_outputs(x, model.n_samples_test, model.n_latent_test)  # [M, L, B, D]
-    return Components(f, model.log_noise_var.detach())
+def components(model: BNNLV, x: Tensor, generator: torch.Generator | None = None) -> Mixture:
+    """The mixture at x [B, D_in] (standardised), its draws from ``generator``."""
+    drawn = model.components(x, generator=generator)
+    return Mixture(drawn.mean, drawn.noise_var.log())

@@ -12,11 +12,26 @@ def test_the_mixture_has_the_model_s_test_budget() -> None:
     torch.manual_seed(0)
     model = BNNLV(2, 3, 10, 10, hidden=[5], n_samples_test=6, n_latent_test=4)
     mixture = components(model, torch.randn(7, 2))
-    assert mixture.f.shape == (6, 4, 7, 3) and n_components(model) == 24
-    assert torch.equal(mixture.log_noise_var, model.log_noise_var.detach())
-    assert not mixture.f.requires_grad
+    assert mixture.f.shape == mixture.log_noise_var.shape == (6, 4, 7, 3)
+    assert n_components(model) == 24 and not mixture.f.requires_grad
+    noise = model.noise.log_var.detach()  # homoscedastic: one σ per output for every component
+    assert torch.allclose(mixture.log_noise_var, noise.expand(6, 4, 7, 3))
     # the latent draws differ within a weight draw, the weight draws differ between them
     assert mixture.f[0].std(dim=0).min() > 0 and mixture.f.mean(dim=1).std(dim=0).min() > 0
+
+
+def test_the_generator_fixes_the_draws() -> None:
+    model = BNNLV(1, 1, 10, 10, hidden=[5], n_samples_test=3, n_latent_test=2)
+    x = torch.randn(4, 1)
+    a = components(model, x, torch.Generator().manual_seed(5))
+    b = components(model, x, torch.Generator().manual_seed(5))
+    assert torch.equal(a.f, b.f)
+
+
+def test_a_noise_head_gives_each_component_its_own_noise() -> None:
+    model = BNNLV(1, 1, 10, 10, hidden=[5], noise="heteroscedastic", n_samples_test=3)
+    log_var = components(model, torch.randn(4, 1)).log_noise_var  # [M, L, B, D]
+    assert log_var.shape == (3, model.n_latent_test, 4, 1) and log_var.std() > 0
 
 
 def test_without_a_latent_each_weight_draw_is_one_component() -> None:
