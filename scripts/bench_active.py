@@ -2,6 +2,11 @@
 
     python scripts/bench_active.py [--seeds 0-4] [--datasets toy_bimodal] [--rounds N]
                                    [--acquisitions epistemic,total,random] [overrides ...]
+    python scripts/bench_active.py --speed
+
+``--speed`` instead times scoring 1,000 candidates with each acquisition (the default model and
+mixture, untrained: the cost does not depend on the weights; best of 3) and the whole default
+``bnnlv active`` command, and writes outputs/benchmarks/active_speed.md.
 
 One ``bnnlv active -m`` sweep per data set (acquisition × seed, one process, jobs one after the
 other), each ending in the sweep summary with its learning curves (mean ± s.e. over seeds) and
@@ -15,17 +20,33 @@ than 2 s.e.; on the heteroscedastic toy, total spends more picks in |x| < 1 than
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from omegaconf import OmegaConf
 
+from bnnlv.active.acquire import score_candidates
+from bnnlv.active.acquisition import ACQUISITIONS as ALL_ACQUISITIONS
 from bnnlv.active.config import active_settings
 from bnnlv.active.curve import paired_difference, separation
 from bnnlv.active.loop import CSV_FILE, load_pool
-from bnnlv.runs.benchmark import Stopwatch, int_list, markdown_table, parser, write_report
+from bnnlv.active.pool import LabelledPool, pool_scaler
+from bnnlv.runs.benchmark import (
+    Stopwatch,
+    compose_config,
+    int_list,
+    markdown_table,
+    parser,
+    write_report,
+)
 from bnnlv.runs.cli import main as bnnlv_main
+from bnnlv.runs.train import build_model
 
 DATASETS = ("toy_heteroscedastic", "toy_bimodal")
 ACQUISITIONS = ("epistemic", "total", "random")
@@ -40,6 +61,8 @@ PROTOCOL = (
     "plots=false",
 )
 CENTRE = 1.0  # |x| below this: the noisy centre of the heteroscedastic toy
+SCORED = 1000  # candidates of the speed row
+REPEATS = 3
 
 
 def run_sweep(sweep_dir: Path, data: str, seeds: list[int], acquisitions: list[str],
@@ -86,13 +109,53 @@ def paired(ours: pd.Series, theirs: pd.Series) -> str:
     return f"{mean:+.3f} ± {se:.3f} ({separation(mean, se):.1f} s.e.)"
 
 
+def speed(out: Path, extra: list[str]) -> None:
+    """The --speed report: scoring 1,000 candidates per acquisition, and the default run."""
+    cfg = compose_config(extra, "active")
+    settings = active_settings(cfg)
+    torch.set_num_threads(int(cfg.threads))
+    splits = load_pool(cfg, settings)
+    labelled = list(range(min(settings.final_size, len(splits.x_train))))
+    data = LabelledPool(splits, labelled, pool_scaler(splits, labelled), cfg.data.batch_size, 0)
+    model = build_model(cfg, data).eval()
+    x = torch.randn(SCORED, data.in_features)  # standardised inputs
+    rows = []
+    for acquisition in ALL_ACQUISITIONS:
+        chosen = replace(settings, acquisition=acquisition)
+        seconds = []
+        for _ in range(REPEATS):
+            start = time.perf_counter()
+            score_candidates(model, x, chosen, torch.Generator().manual_seed(0))
+            seconds.append(time.perf_counter() - start)
+        rows.append([f"scoring {SCORED:,} candidates: {acquisition}", f"{min(seconds):.3f}"])
+    run_dir = out / "active_speed_run"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "bnnlv.runs.cli", "active", *extra,
+                    f"hydra.run.dir={run_dir}"], check=True)  # fmt: skip
+    rows.append(["the default `bnnlv active` command", f"{time.perf_counter() - start:.1f}"])
+    mixture = f"{model.n_samples_test} × {model.n_latent_test} components"
+    text = (
+        "# Active learning: speed\n\n"
+        f"One torch thread ({cfg.threads}); the default model and mixture ({mixture}, "
+        f"{settings.entropy_draws} entropy draws); best of {REPEATS} for the scoring rows. "
+        f"Targets: scoring ≤ 1 s, the default run ≤ 180 s (2-core CPU, idle).\n\n"
+        + markdown_table(["what", "seconds"], rows)
+    )
+    write_report("active_speed", text, out)
+
+
 def main() -> None:
     cli = parser(__doc__.splitlines()[0])
     cli.add_argument("--seeds", type=int_list, default=[0, 1, 2, 3, 4], help="e.g. 0-4 or 0,3")
     cli.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated")
     cli.add_argument("--acquisitions", default=",".join(ACQUISITIONS), help="comma-separated")
     cli.add_argument("--rounds", type=int, default=None, help="override active.rounds")
+    cli.add_argument("--speed", action="store_true", help="time scoring and the default run")
     args = cli.parse_args()
+    if args.speed:
+        speed(args.out, list(args.overrides))
+        return
     extra = list(args.overrides)
     extra += [] if args.rounds is None else [f"active.rounds={args.rounds}"]
     extra += [] if args.epochs is None else [f"trainer.max_epochs={args.epochs}"]
