@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
@@ -10,17 +9,12 @@ import pandas as pd
 import pytest
 
 from tests.active.test_loop import finished  # noqa: F401  (a finished tiny run, module scope)
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_active.py"
+from tests.scripts.conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_active", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench_active")
 
 
 def test_cells(bench: ModuleType) -> None:
