@@ -36,7 +36,7 @@ from bnnlv.data.module import RegressionDataModule, Splits, Standardiser
 from bnnlv.model.lit_module import BNNLV
 from bnnlv.report.evaluate import evaluate
 from bnnlv.runs.checkpoints import RunCheckpoints, save_checkpoint
-from bnnlv.runs.errors import interrupts_deferred
+from bnnlv.runs.interrupts import interrupts_deferred
 from bnnlv.runs.results import write_csv
 from bnnlv.runs.saved import checkpoint_path
 from bnnlv.runs.state import RunState

@@ -57,7 +57,7 @@ def finish(
     return the metrics."""
     rows = pd.DataFrame(state.rows)
     metrics: dict[str, Any] = {"status": "ok", "acquisition": settings.acquisition}
-    metrics |= score(model, data, run_dir, cfg.seed, make_plots=bool(cfg.plots))
+    metrics |= score(model, data, run_dir, cfg.seed, bool(cfg.plots), cfg.get("interval"))
     metrics |= curve_metrics(rows)
     if cfg.plots:
         title = f"Active learning by {settings.acquisition} ({settings.batch}, {settings.retrain})"
