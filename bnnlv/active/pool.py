@@ -65,8 +65,7 @@ class LabelledPool(RegressionDataModule):
         super().__init__(batch_size=min(batch_size, len(labelled)), seed=seed)
         self.pool_splits = splits
         self.labelled = np.asarray(labelled, dtype=np.int64)  # [n]
-        self.prepare()
-        self.use_scaler(scaler)
+        self.prepare(scaler)  # the pool's rows were checked when the pool was loaded
 
     def load(self) -> Splits:
         s = self.pool_splits
