@@ -55,7 +55,7 @@ class Round(NamedTuple):
 
 
 def run_active(cfg: DictConfig, run_dir: Path, checkpoints: RunCheckpoints) -> dict[str, Any]:
-    """The whole loop into ``run_dir`` (a body for :func:`bnnlv.runs.train.recorded_run`);
+    """The whole loop into ``run_dir`` (the body of :func:`bnnlv.runs.train.recorded`);
     returns the metrics of ``metrics.json``."""
     settings = active_settings(cfg)
     prepare_process(cfg)

@@ -37,13 +37,14 @@ def _mean_curve(sweep_dir: Path, jobs: pd.DataFrame) -> tuple[np.ndarray, np.nda
     return curves[0]["n_labelled"].to_numpy()[:rounds], stats[:, 0], np.nan_to_num(stats[:, 1])
 
 
-def learning_curves(sweep_dir: Path, summary: Summary) -> list[str]:
-    """Write learning_curves.png and areas.csv; return the markdown section of summary.md."""
+def learning_curves(summary: Summary, keys: list[str], sweep_dir: Path) -> list[str]:
+    """Write learning_curves.png and areas.csv; return the markdown section of summary.md (a
+    :data:`bnnlv.runs.sweep.SweepSection`; ``keys``: the swept settings other than the seed)."""
     jobs = summary.jobs[summary.jobs["status"] == "ok"]
     jobs = jobs[[(sweep_dir / str(j) / CSV_FILE).is_file() for j in jobs["job"]]]
     if jobs.empty or AREA not in jobs:
         return ["## Learning curves", "", "No finished active-learning job."]
-    keys = [k for k in summary.swept if k != REPLICATE_KEY and k in jobs]
+    keys = [k for k in keys if k in jobs]
     groups = list(jobs.groupby(keys, sort=False)) if keys else [((), jobs)]
     curves, rows = {}, []
     for values, group in groups:

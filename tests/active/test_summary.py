@@ -32,7 +32,7 @@ def fake_sweep(root: Path) -> Path:
 
 def test_areas_and_paired_differences_against_random(tmp_path: Path) -> None:
     sweep = fake_sweep(tmp_path / "sweep")
-    lines = learning_curves(sweep, summarize(sweep, "test_nll_area"))
+    lines = learning_curves(summarize(sweep, "test_nll_area"), ["active.acquisition"], sweep)
     table = pd.read_csv(sweep / "areas.csv").set_index("active.acquisition")
     assert table.loc["epistemic", "area_mean"] == pytest.approx(6.5 / 3)
     # differences −0.5, −0.2, −0.8: mean −0.5, sample std 0.3, se 0.3/√3
