@@ -70,8 +70,12 @@ def usage() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """The ``bnnlv`` command. An interrupt anywhere is one line and exit 128 + signal; folders
-    claimed by then that hold nothing but Hydra's record of the command are removed."""
+    """The ``bnnlv`` command. An interrupt anywhere is one line and exit 128 + signal.
+
+    Whatever the end, folders claimed in this process that hold nothing but Hydra's record of
+    the command are removed: an interrupted or refused run's, and those Hydra claims while it
+    composes a config that overrides another's folders (bnnlv active and policy compose train's
+    config: OmegaConf resolves train's ``hydra.run.dir`` before replacing it)."""
     with interrupts_raised():
         try:
             _main(list(sys.argv[1:] if argv is None else argv))
@@ -82,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         except BrokenPipeError:  # the reader of the output went away (bnnlv train --help | head)
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise SystemExit(1) from None
+        finally:
+            release_claimed()
 
 
 def _main(args: list[str]) -> None:

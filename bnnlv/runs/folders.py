@@ -91,8 +91,9 @@ def release_if_unused(folder: Path, ours: Iterable[str] = ()) -> bool:
 
 
 def release_claimed() -> None:
-    """:func:`release_if_unused` for every folder claimed in this process (an interrupt)."""
-    for folder in list(_CLAIMED):
+    """:func:`release_if_unused` for every folder claimed in this process, the latest first (so
+    that a parent created by an earlier claim is empty when its turn comes)."""
+    for folder in reversed(list(_CLAIMED)):
         release_if_unused(folder)
 
 

@@ -121,3 +121,15 @@ def test_release_claimed_gives_back_every_unused_folder_claimed_here(tmp_path: P
     (Path(used) / "predictions.csv").write_text("x\n")
     release_claimed()
     assert not Path(unused).exists() and Path(used).exists()
+
+
+def test_release_claimed_removes_the_parents_it_created_whatever_the_claim_order(
+    tmp_path: Path,
+) -> None:
+    """A run folder and a sweep folder claimed under one new outputs/ (what composing a config
+    that overrides train's folders leaves): both go, and outputs/ with them."""
+    outputs = tmp_path / "outputs"
+    claim_dir(str(outputs / "2025-01-01_10-00-00"))
+    claim_dir(str(outputs / "multirun" / "2025-01-01_10-00-00"))
+    release_claimed()
+    assert list(tmp_path.iterdir()) == []
