@@ -32,7 +32,7 @@ import torch
 from omegaconf import OmegaConf
 
 from bnnlv.active.acquire import score_candidates
-from bnnlv.active.acquisition import ACQUISITIONS as ALL_ACQUISITIONS
+from bnnlv.active.config import ACQUISITIONS as ALL_ACQUISITIONS
 from bnnlv.active.config import active_settings
 from bnnlv.active.curve import paired_difference, separation
 from bnnlv.active.loop import CSV_FILE, load_pool

@@ -28,11 +28,11 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from bnnlv.active.config import check_acquisition
 from bnnlv.model.entropy import entropy_estimates
 from bnnlv.model.likelihood import check_components
 from bnnlv.model.predictive import moments
 
-ACQUISITIONS = ("epistemic", "total", "aleatoric", "epistemic_var", "random")
 ENTROPY_ACQUISITIONS = ("epistemic", "total", "aleatoric")
 
 
@@ -46,14 +46,6 @@ class Scores(NamedTuple):
 def needs_epistemic(acquisition: str) -> bool:
     """Whether the acquisition needs a model with a distribution over its weights."""
     return acquisition != "random"
-
-
-def check_acquisition(acquisition: str) -> str:
-    if acquisition not in ACQUISITIONS:
-        raise ValueError(
-            f"active.acquisition must be one of {', '.join(ACQUISITIONS)}, got {acquisition!r}"
-        )
-    return acquisition
 
 
 def acquisition_scores(

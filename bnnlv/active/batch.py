@@ -15,7 +15,7 @@ import math
 import torch
 from torch import Tensor
 
-BATCH_KINDS = ("topk", "stochastic")
+from bnnlv.active.config import BATCH_KINDS
 
 
 def select_batch(

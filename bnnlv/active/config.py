@@ -1,7 +1,9 @@
 """The ``active`` config group: its settings, checked before anything runs.
 
-Every failure is a ``ValueError`` naming the key (``active.query_size``), the value and what is
-allowed, like the checks of :mod:`bnnlv.runs.config`, which run first on the rest of the config.
+Plain Python (no torch), like :mod:`bnnlv.runs.config`: ``bnnlv active`` checks its config before
+torch and Lightning are imported, so a bad value is reported within about a second. Every failure
+is a ``ValueError`` naming the key (``active.query_size``), the value and what is allowed, like
+the checks of :mod:`bnnlv.runs.config`, which run first on the rest of the config.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from bnnlv.active.acquisition import check_acquisition
-from bnnlv.active.batch import BATCH_KINDS
 from bnnlv.runs.config import check_config
 
+# the acquisitions of bnnlv.active.acquisition and the batches of bnnlv.active.batch
+ACQUISITIONS = ("epistemic", "total", "aleatoric", "epistemic_var", "random")
+BATCH_KINDS = ("topk", "stochastic")
 RETRAIN = ("scratch", "warm")
 # the data modules that can draw a fresh pool from their generator (active.pool_size)
 FRESH_POOL_DATA = ("bnnlv.data.toy.ToyHeteroscedastic", "bnnlv.data.toy.ToyBimodal")
@@ -53,6 +56,14 @@ class ActiveSettings:
                 f"active.init_size={self.init_size} needs {self.final_size} pool points, the pool "
                 f"has {n_pool}; lower them, or draw a larger pool (active.pool_size, toy data)"
             )
+
+
+def check_acquisition(acquisition: str) -> str:
+    if acquisition not in ACQUISITIONS:
+        raise ValueError(
+            f"active.acquisition must be one of {', '.join(ACQUISITIONS)}, got {acquisition!r}"
+        )
+    return acquisition
 
 
 def _positive_int(key: str, value: Any, minimum: int = 1) -> int:

@@ -56,10 +56,12 @@ COMMANDS: dict[str, tuple[Callable[[], object], str]] = {
                 "predict new inputs: run_dir=DIR data=csv data.path=FILE"),
     "policy": (_lazy("bnnlv.policy.app", "policy_app"),
                "policy search on Wet-Chicken through a dynamics model (bnnlv policy --help)"),
+    "active": (_lazy("bnnlv.active.app", "active_app"),
+               "pool-based active learning: [active.acquisition=...] (bnnlv active --help)"),
     "summarize": (_lazy("bnnlv.runs.sweep", "summarize_main"),
                   "rebuild a sweep's summary: bnnlv summarize SWEEP_DIR"),
 }  # fmt: skip
-HYDRA_COMMANDS = ("train", "evaluate", "predict", "policy")
+HYDRA_COMMANDS = ("train", "evaluate", "predict", "policy", "active")
 
 
 def usage() -> str:

@@ -24,6 +24,7 @@ GROUP_HELP = {
     "hparams_search": "a sweep preset: optuna (TPE over alpha, prior.weight_var, model.lr)",
     "launcher": "where the jobs of a sweep run: joblib (local processes), slurm, submitit_local",
     "policy": "the policy search (bnnlv policy): its network, roll-outs, risk and evaluation",
+    "active": "the active-learning loop (bnnlv active): acquisition, rounds, batch, retraining",
 }
 
 _DATA_HELP = {
@@ -81,6 +82,20 @@ _POLICY_HELP = {
     "policy.upper_bound.init_std": "initial std of the candidates' parameters",
     "policy.upper_bound.min_std": "smallest std of the candidates' parameters",
     "policy.upper_bound.episodes": "true-system episodes per candidate and iteration",
+}
+
+_ACTIVE_HELP = {
+    "active.acquisition": "epistemic I(y;W), total H[y|x], aleatoric E_W H[y|W,x], epistemic_var "
+    "or random",
+    "active.init_size": "labelled points drawn at random from the pool before the first round",
+    "active.query_size": "pool points acquired per round",
+    "active.rounds": "rounds of acquisition (the run trains rounds + 1 times)",
+    "active.candidates": "unlabelled pool points scored per round, drawn at random",
+    "active.pool_size": "null: the training split is the pool; N: a fresh pool of N points (toys)",
+    "active.retrain": "warm (continue from the last round's model) or scratch (a new model)",
+    "active.batch": "topk (the best scores) or stochastic (a sample ∝ exp(beta·score))",
+    "active.beta": "β ≥ 0 of the stochastic batch, in 1 / units of the score",
+    "active.entropy_draws": "components drawn per candidate for the entropies (S, 3 points each)",
 }
 
 KEY_HELP: dict[str, str] = {
@@ -144,6 +159,7 @@ KEY_HELP: dict[str, str] = {
     "run_dir": "the run folder to load (its config.yaml and checkpoints/last.ckpt)",
     **_DATA_HELP,
     **_POLICY_HELP,
+    **_ACTIVE_HELP,
 }
 
 USAGE = {
@@ -167,6 +183,15 @@ usage: bnnlv policy [GROUP=OPTION ...] [KEY=VALUE ...]
 
 Searches a policy for Wet-Chicken through a dynamics model (trained first, or policy.model_run):
 outputs/policy/<date>_<time>/. The model's keys are bnnlv train's.""",
+    "active": """\
+usage: bnnlv active [GROUP=OPTION ...] [KEY=VALUE ...]
+       bnnlv active -m active.acquisition=epistemic,total,random seed=0,1,2,3,4
+                                               a sweep: learning curves and paired areas
+       bnnlv active resume=DIR                 continue at the round where it stopped
+
+Pool-based active learning: rounds of train, score the candidates, acquire the best, evaluate,
+into outputs/active/<date>_<time>/ (active.csv, acquired.png, learning_curve.png). The model's
+keys are bnnlv train's; trainer.max_epochs is each round's.""",
     "predict": """\
 usage: bnnlv predict run_dir=DIR data=csv data.path=FILE [data.features=[...]]
 

@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from bnnlv.active.acquisition import ACQUISITIONS, acquisition_scores, needs_epistemic
+from bnnlv.active.acquisition import acquisition_scores, needs_epistemic
+from bnnlv.active.config import ACQUISITIONS
 from bnnlv.model.entropy import entropy_estimates, gaussian_entropy
 
 LOG2 = math.log(2.0)

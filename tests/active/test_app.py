@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,7 +37,7 @@ def test_bad_values_fail_in_one_line_before_any_training(
     assert code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"bnnlv: error: {message}")
-    record = json.loads((run_dir / "metrics.json").read_text())
+    record = json.loads((run_dir / "metrics.json").read_text())  # a folder given: it is kept
     assert record["status"] == "failed" and record["error"].startswith(message)
     assert not (run_dir / "checkpoints").exists() and not (run_dir / "active.csv").exists()
 
@@ -46,3 +48,20 @@ def test_an_unknown_key_is_a_composition_error(
     code = run_bnnlv(monkeypatch, "active", "active.round=3", f"hydra.run.dir={tmp_path}")
     assert code == 2
     assert "unknown key active.round" in capsys.readouterr().err
+
+
+def test_a_bad_value_is_reported_before_torch_and_leaves_no_folder(tmp_path: Path) -> None:
+    """As for bnnlv train: the active.* check comes before torch and Lightning are imported,
+    and a run refused by it leaves no run folder behind."""
+    code = (
+        "import sys\nfrom bnnlv.runs.cli import main\ntry:\n    main(['active', "
+        "'active.init_size=0'])\nexcept SystemExit as stop:\n    print(stop.code, "
+        "[m for m in ('torch', 'lightning') if m in sys.modules])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert result.stdout.split() == ["1", "[]"], result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "bnnlv: error: active.init_size must be a positive integer, got 0"
+    ]
+    assert not (tmp_path / "outputs").exists()

@@ -13,7 +13,7 @@ from bnnlv.runs.help import GROUP_HELP, KEY_HELP, command_help, config_options, 
 
 TRAIN_GROUPS = ["model", "data", "prior", "trainer", "experiment", "hparams_search", "launcher"]
 GROUPS = {"train": TRAIN_GROUPS, "evaluate": ["data"], "predict": ["data"],
-          "policy": [*TRAIN_GROUPS, "policy"]}  # fmt: skip
+          "policy": [*TRAIN_GROUPS, "policy"], "active": [*TRAIN_GROUPS, "active"]}  # fmt: skip
 
 
 def composed_keys(command: str, overrides: list[str]) -> set[str]:
