@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -39,3 +41,17 @@ def stopping_at_epoch(epoch: int) -> Callable[[BNNLV], None]:
         start_epoch(self)
 
     return stop
+
+
+def run_fresh(cwd: Path, *args: str) -> tuple[int, list[str], str]:
+    """``bnnlv ARGS…`` in a fresh interpreter in ``cwd``: its exit code, which of torch,
+    Lightning, pandas and matplotlib it imported by the end, and its stderr."""
+    code = (
+        f"import sys\nfrom bnnlv.runs.cli import main\ntry:\n    main({list(args)!r})\n"
+        "except SystemExit as stop:\n    print(stop.code, *[m for m in ('torch', 'lightning', "
+        "'pandas', 'matplotlib') if m in sys.modules])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    status, *imported = result.stdout.split() or ["0"]
+    return int(status), imported, result.stderr

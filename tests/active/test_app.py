@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bnnlv.runs.cli import COMMANDS, usage
 from tests.active.test_loop import TINY_ACTIVE
-from tests.cli_inprocess import run_bnnlv
+from tests.cli_inprocess import run_bnnlv, run_fresh
 
 
 def test_the_command_is_listed() -> None:
@@ -53,15 +51,9 @@ def test_an_unknown_key_is_a_composition_error(
 def test_a_bad_value_is_reported_before_torch_and_leaves_no_folder(tmp_path: Path) -> None:
     """As for bnnlv train: the active.* check comes before torch and Lightning are imported,
     and a run refused by it leaves no run folder behind."""
-    code = (
-        "import sys\nfrom bnnlv.runs.cli import main\ntry:\n    main(['active', "
-        "'active.init_size=0'])\nexcept SystemExit as stop:\n    print(stop.code, "
-        "[m for m in ('torch', 'lightning') if m in sys.modules])\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=120)  # fmt: skip
-    assert result.stdout.split() == ["1", "[]"], result.stderr
-    assert result.stderr.strip().splitlines() == [
+    code, imported, stderr = run_fresh(tmp_path, "active", "active.init_size=0")
+    assert (code, imported) == (1, []), stderr
+    assert stderr.strip().splitlines() == [
         "bnnlv: error: active.init_size must be a positive integer, got 0"
     ]
     assert not (tmp_path / "outputs").exists()

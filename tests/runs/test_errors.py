@@ -29,7 +29,7 @@ from bnnlv.data.module import Splits
 from bnnlv.data.toy import ToyHeteroscedastic
 from bnnlv.runs.checkpoints import load_checkpoint
 from bnnlv.runs.errors import describe
-from tests.cli_inprocess import TINY, run_bnnlv
+from tests.cli_inprocess import TINY, run_bnnlv, run_fresh
 
 
 def train(monkeypatch: pytest.MonkeyPatch, run_dir: Path, *overrides: str) -> int:
@@ -170,15 +170,9 @@ def test_bad_value_fails_the_run_in_one_line(
 def test_a_bad_value_is_reported_before_the_heavy_imports(tmp_path: Path) -> None:
     """The check comes before torch, Lightning, pandas and matplotlib are imported (9-11 s of a
     bad value's feedback was their import), and the refused run leaves no folder."""
-    code = (
-        "import sys\nfrom bnnlv.runs.cli import main\ntry:\n    main(['train', 'alpha=2'])\n"
-        "except SystemExit as stop:\n    print(stop.code, [m for m in ('torch', 'lightning', "
-        "'pandas', 'matplotlib') if m in sys.modules])\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=120)  # fmt: skip
-    assert result.stdout.split() == ["1", "[]"], result.stderr
-    assert one_error_line(result.stderr) == "bnnlv: error: alpha must be a number in [0, 1], got 2"
+    code, imported, stderr = run_fresh(tmp_path, "train", "alpha=2")
+    assert (code, imported) == (1, []), stderr
+    assert one_error_line(stderr) == "bnnlv: error: alpha must be a number in [0, 1], got 2"
     assert not (tmp_path / "outputs").exists()
 
 
