@@ -13,7 +13,7 @@ other), each ending in the sweep summary with its learning curves (mean ± s.e. 
 areas under the test-NLL curve. The protocol (PROTOCOL below) is the same for every acquisition:
 a fresh pool from the generator, the same initial set per seed. Writes outputs/benchmarks/
 active.md and active_<data set>.png; the sweeps stay in outputs/benchmarks/active/<data set>/.
-Targets (issue 15): epistemic's area below total's and random's, each paired difference larger
+Targets: epistemic's area below total's and random's, each paired difference larger
 than 2 s.e.; on the heteroscedastic toy, total spends more picks in |x| < 1 than epistemic.
 """
 
