@@ -134,7 +134,7 @@ def speed(out: Path, extra: list[str]) -> None:
     subprocess.run([sys.executable, "-m", "bnnlv.runs.cli", "active", *extra,
                     f"hydra.run.dir={run_dir}"], check=True)  # fmt: skip
     rows.append(["the default `bnnlv active` command", f"{time.perf_counter() - start:.1f}"])
-    mixture = f"{model.n_samples_test} × {model.n_latent_test} components"
+    mixture = f"{model.predictor.n_weights} × {model.predictor.n_latent} components"
     text = (
         "# Active learning: speed\n\n"
         f"One torch thread ({cfg.threads}); the default model and mixture ({mixture}, "

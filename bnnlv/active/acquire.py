@@ -21,8 +21,9 @@ from bnnlv.active.components import components, n_components
 from bnnlv.active.config import ActiveSettings
 from bnnlv.active.pool import BATCH_STREAM, SCORE_STREAM, draw_candidates, round_seed
 from bnnlv.data.module import Splits, Standardiser
+from bnnlv.model.components import ENTROPY_CHUNK_ELEMENTS
 from bnnlv.model.entropy import NOISE_NODES
-from bnnlv.model.lit_module import BNNLV, ENTROPY_CHUNK_ELEMENTS
+from bnnlv.model.lit_module import BNNLV
 
 
 class Acquisition(NamedTuple):

@@ -31,7 +31,7 @@ def test_the_generator_fixes_the_draws() -> None:
 def test_a_noise_head_gives_each_component_its_own_noise() -> None:
     model = BNNLV(1, 1, 10, 10, hidden=[5], noise="heteroscedastic", n_samples_test=3)
     log_var = components(model, torch.randn(4, 1)).log_noise_var  # [M, L, B, D]
-    assert log_var.shape == (3, model.n_latent_test, 4, 1) and log_var.std() > 0
+    assert log_var.shape == (3, model.predictor.n_latent, 4, 1) and log_var.std() > 0
 
 
 def test_without_a_latent_each_weight_draw_is_one_component() -> None:
@@ -44,3 +44,14 @@ def test_deterministic_weights_have_no_epistemic_measure() -> None:
     mlp = BNNLV(1, 1, 10, 10, hidden=[5], latent="none", stochastic_layers=[])
     assert not has_epistemic_measure(mlp)
     assert has_epistemic_measure(BNNLV(1, 1, 10, 10, hidden=[5], stochastic_layers=[-1]))
+
+
+def test_an_ensemble_s_members_are_its_weight_draws() -> None:
+    """Deterministic members, each with its own initialisation: the member is the W."""
+    ensemble = BNNLV(
+        1, 1, 10, 10, hidden=[5], latent="none", stochastic_layers=[], noise="heteroscedastic",
+        n_samples_test=1, seeds=[3, 4, 5], members=3,
+    )  # fmt: skip
+    mixture = components(ensemble, torch.randn(4, 1))
+    assert mixture.f.shape == (3, 1, 4, 1) and n_components(ensemble) == 3
+    assert has_epistemic_measure(ensemble) and mixture.f.std(dim=0).min() > 0
