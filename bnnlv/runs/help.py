@@ -22,7 +22,8 @@ GROUP_HELP = {
     "trainer": "Lightning's trainer: cpu, gpu, ddp (one run on several devices)",
     "experiment": "a preset that sets several keys at once",
     "hparams_search": "a sweep preset: optuna (TPE over alpha, prior.weight_var, model.lr)",
-    "launcher": "where the jobs of a sweep run: joblib (local processes), slurm, submitit_local",
+    "launcher": "where the jobs of a sweep run: joblib (local processes), slurm, submitit_local, "
+    "replicas (seeds in one process)",
     "policy": "the policy search (bnnlv policy): its network, roll-outs, risk and evaluation",
     "active": "the active-learning loop (bnnlv active): acquisition, rounds, batch, retraining",
 }

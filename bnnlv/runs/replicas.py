@@ -10,6 +10,7 @@ alone would have saved at that point: ``resume=`` of one run folder continues th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -27,23 +28,24 @@ def check_group(cfgs: Sequence[DictConfig]) -> None:
     resumes a run (a run folder resumes alone, from its own checkpoint)."""
     if not cfgs:
         raise ValueError("train_replicas needs at least one run config")
-
-    def rest(cfg: DictConfig) -> Any:
-        plain = OmegaConf.to_container(cfg, resolve=True)
-        assert isinstance(plain, dict)
-        plain.pop("seed", None)
-        plain.get("data", {}).pop("split", None)
-        return plain
-
-    first = rest(cfgs[0])
+    first = group_key(cfgs[0])
     for cfg in cfgs:
         if cfg.get("resume") and len(cfgs) > 1:
             raise ValueError(f"resume={cfg.resume}: resumed runs train one at a time")
-        if rest(cfg) != first:
+        if group_key(cfg) != first:
             raise ValueError(
                 f"runs trained together may differ only in {', '.join(RUN_KEYS)}; these differ "
                 "in other keys too"
             )
+
+
+def group_key(cfg: DictConfig) -> str:
+    """The config but its :data:`RUN_KEYS`, as text: runs with equal keys can train together."""
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(plain, dict)
+    plain.pop("seed", None)
+    plain.get("data", {}).pop("split", None)
+    return json.dumps(plain, sort_keys=True, default=str)
 
 
 def split_checkpoint(checkpoint: Mapping[str, Any], runs: int) -> list[dict[str, Any]]:

@@ -27,15 +27,25 @@ def train_app(cfg: DictConfig) -> float | None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
 
     def run() -> dict[str, Any]:
-        job_cfg = job_config(cfg)
-        check_config(job_cfg)
+        job_cfg = prepared(cfg)
         from bnnlv.runs.train import train  # torch and Lightning: only once the config is good
 
         freeze_imports()
         relaunchable("train")
         return train(job_cfg, run_dir)
 
-    metrics = run_job(run_dir, run, resumed=bool(cfg.get("resume")))
+    return reported(run_job(run_dir, run, resumed=bool(cfg.get("resume"))), run_dir)
+
+
+def prepared(cfg: DictConfig) -> DictConfig:
+    """The config a job trains (bnnlv.runs.job.job_config), checked."""
+    job_cfg = job_config(cfg)
+    check_config(job_cfg)
+    return job_cfg
+
+
+def reported(metrics: dict[str, Any] | None, run_dir: Path) -> float | None:
+    """Print a finished run's line; its validation NLL (None for a failed job, or none)."""
     from lightning.pytorch.utilities import rank_zero_only
 
     if metrics is None or getattr(rank_zero_only, "rank", 0) != 0:

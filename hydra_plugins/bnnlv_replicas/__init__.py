@@ -1,0 +1,1 @@
+"""bnnlv's Hydra plugins: the ``launcher=replicas`` launcher (bnnlv.runs.launcher)."""
