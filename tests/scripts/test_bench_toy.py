@@ -1,0 +1,112 @@
+"""scripts/bench_toy.py: every model row composes to the model it names, the jobs, the report
+(with a failed run and the true generator), a refused row, and a tiny run of the variant rows."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from omegaconf import OmegaConf
+
+from bnnlv.runs.benchmark import compose_config
+from tests.scripts.conftest import load_script
+
+# row → the (latent, noise, stochastic layers) it must compose to
+EXPECTED = {
+    "bnn_lv": ("per_point", "homoscedastic", "all"),
+    "bnn_lv_het": ("per_point", "heteroscedastic", "all"),
+    "bnn": ("none", "homoscedastic", "all"),
+    "mlp": ("none", "homoscedastic", []),
+    "het_mlp": ("none", "heteroscedastic", []),
+}
+
+
+@pytest.fixture(scope="module")
+def bench_toy() -> ModuleType:
+    return load_script("bench_toy")
+
+
+def test_every_row_composes_the_model_it_names(bench_toy: ModuleType) -> None:
+    assert set(EXPECTED) <= set(bench_toy.MODELS)
+    for row, overrides in bench_toy.MODELS.items():
+        model = compose_config(overrides).model
+        if row in EXPECTED:
+            layers = model.stochastic_layers
+            assert (model.latent, model.noise, layers) == EXPECTED[row], row
+
+
+def test_jobs_cover_the_grid_with_extra_overrides_last(bench_toy: ModuleType) -> None:
+    jobs = bench_toy.make_jobs(["toy_bimodal"], ["bnn_lv_het", "mlp"], [0, 3], ["seed=9"])
+    assert [job.label for job in jobs] == [
+        "toy_bimodal-bnn_lv_het-seed0",
+        "toy_bimodal-bnn_lv_het-seed3",
+        "toy_bimodal-mlp-seed0",
+        "toy_bimodal-mlp-seed3",
+    ]
+    assert jobs[1].overrides == (
+        "data=toy_bimodal",
+        "model=bnn_lv",
+        "model.noise=heteroscedastic",
+        "seed=3",
+        "seed=9",
+    )
+
+
+def test_report_puts_models_side_by_side_with_the_generator(bench_toy: ModuleType) -> None:
+    def run(nll: float) -> dict[str, float]:
+        return {"test_nll": nll, "test_nll_standardised": nll - 1.0, "test_rmse": 0.5,
+                "fit_seconds": 2.0, "test_oracle_nll": 1.5,
+                "test_oracle_nll_standardised": 0.5}  # fmt: skip
+
+    results = {
+        "toy_bimodal-bnn_lv-seed0": run(2.0),
+        "toy_bimodal-bnn_lv-seed1": run(4.0),
+        "toy_bimodal-het_mlp-seed0": run(3.0),
+        "toy_bimodal-het_mlp-seed1": {"status": "failed", "error": "ValueError: x"},
+    }
+    text = bench_toy.render(results, ["toy_bimodal"], ["bnn_lv", "het_mlp"], [0, 1], "note")
+    assert "| `bnn_lv` | 3.000 ± 0.707 (2.000 ± 0.707) |" in text
+    assert "| `het_mlp` | 3.000 ± 0.000 (1/2 runs) (2.000 ± 0.000 (1/2 runs)) |" in text
+    assert "| true generator | 1.500 (0.500) |" in text
+    assert "| toy_bimodal | `bnn_lv` | +1.500 | 0.500 ± 0.000 | 2.0 ± 0.0 |" in text
+    assert bench_toy.BUDGET in text and text.rstrip().endswith("note")
+
+
+def test_report_without_a_finished_run_has_no_generator(bench_toy: ModuleType) -> None:
+    results = {"toy_bimodal-mlp-seed0": {"status": "failed"}}
+    assert math.isnan(bench_toy.oracle(results, "toy_bimodal", ["mlp"], [0])["orig"])
+    assert "| `mlp` | – (–) |" in bench_toy.render(results, ["toy_bimodal"], ["mlp"], [0], "")
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--models", "bnn_lv,ens"), ("--datasets", "uci")])
+def test_unknown_row_or_data_set_is_refused(
+    bench_toy: ModuleType, flag: str, value: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(sys, "argv", ["bench_toy.py", flag, value, "--out", str(tmp_path)])
+    with pytest.raises(SystemExit) as stop:
+        bench_toy.main()
+    assert stop.value.code == 2
+    assert f"{value.split(',')[-1]!r}; choose from" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_tiny_run_trains_the_variant_rows(
+    bench_toy: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    argv = ["bench_toy.py", "--seeds", "0", "--epochs", "1", "--datasets", "toy_bimodal",
+            "--models", "bnn_lv_het,het_mlp", "--out", str(tmp_path),
+            "model.n_samples_test=2", "model.n_latent_test=2"]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", argv)
+    bench_toy.main()
+    table = (tmp_path / "toy.md").read_text()
+    for row in ("`bnn_lv_het`", "`het_mlp`", "true generator"):
+        assert f"| {row} |" in table
+    assert "–" not in table.split("| true generator |")[0]  # every run finished
+    run_dir = tmp_path / "toy" / "toy_bimodal-bnn_lv_het-seed0"
+    assert math.isfinite(json.loads((run_dir / "metrics.json").read_text())["test_nll"])
+    assert OmegaConf.load(run_dir / "config.yaml").model.noise == "heteroscedastic"
