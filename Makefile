@@ -45,7 +45,7 @@ format: $(STAMP) ## ruff format and autofix
 bench: $(STAMP) ## speed and memory (ARGS='--device cuda', '--autograd', '--quick') → outputs/benchmarks/bench.md
 	$(BIN)/python scripts/bench.py $(ARGS)
 
-bench-toy: $(STAMP) ## toy benchmark: bnn_lv (both noise models) beside bnn, mlp, het_mlp and the true generator → outputs/benchmarks/toy.md
+bench-toy: $(STAMP) ## toy benchmark: bnn_lv (both noise models) beside bnn, mlp, het_mlp, ensemble and the true generator → outputs/benchmarks/toy.md
 	$(BIN)/python scripts/bench_toy.py $(ARGS)
 
 bench-wet-chicken: $(STAMP) ## Wet-Chicken y' test LL over 5 seeds → outputs/benchmarks/wet_chicken.md

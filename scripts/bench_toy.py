@@ -37,10 +37,12 @@ MODELS: dict[str, tuple[str, ...]] = {
     "bnn": ("model=bnn",),
     "mlp": ("model=mlp",),
     "het_mlp": ("model=het_mlp",),
+    "ensemble": ("model=ensemble",),
 }
 BUDGET = (
     "one candidate per model, its shipped defaults (configs/model/<name>.yaml and the trainer's "
-    "1,500 epochs; `bnn_lv_het` is `bnn_lv` with `model.noise=heteroscedastic`); nothing was "
+    "1,500 epochs; `bnn_lv_het` is `bnn_lv` with `model.noise=heteroscedastic`, `ensemble` is 5 "
+    "`het_mlp`s trained together); nothing was "
     "tuned on these data, so the validation split chose nothing"
 )
 Results = dict[str, dict[str, Any]]

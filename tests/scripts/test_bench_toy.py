@@ -22,6 +22,7 @@ EXPECTED = {
     "bnn": ("none", "homoscedastic", "all"),
     "mlp": ("none", "homoscedastic", []),
     "het_mlp": ("none", "heteroscedastic", []),
+    "ensemble": ("none", "heteroscedastic", []),
 }
 
 
@@ -31,12 +32,11 @@ def bench_toy() -> ModuleType:
 
 
 def test_every_row_composes_the_model_it_names(bench_toy: ModuleType) -> None:
-    assert set(EXPECTED) <= set(bench_toy.MODELS)
+    assert list(bench_toy.MODELS) == list(EXPECTED)
     for row, overrides in bench_toy.MODELS.items():
         model = compose_config(overrides).model
-        if row in EXPECTED:
-            layers = model.stochastic_layers
-            assert (model.latent, model.noise, layers) == EXPECTED[row], row
+        assert (model.latent, model.noise, model.stochastic_layers) == EXPECTED[row], row
+    assert compose_config(bench_toy.MODELS["ensemble"]).model.members == 5
 
 
 def test_jobs_cover_the_grid_with_extra_overrides_last(bench_toy: ModuleType) -> None:
@@ -99,12 +99,12 @@ def test_tiny_run_trains_the_variant_rows(
     bench_toy: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     argv = ["bench_toy.py", "--seeds", "0", "--epochs", "1", "--datasets", "toy_bimodal",
-            "--models", "bnn_lv_het,het_mlp", "--out", str(tmp_path),
+            "--models", "bnn_lv_het,ensemble", "--out", str(tmp_path),
             "model.n_samples_test=2", "model.n_latent_test=2"]  # fmt: skip
     monkeypatch.setattr(sys, "argv", argv)
     bench_toy.main()
     table = (tmp_path / "toy.md").read_text()
-    for row in ("`bnn_lv_het`", "`het_mlp`", "true generator"):
+    for row in ("`bnn_lv_het`", "`ensemble`", "true generator"):
         assert f"| {row} |" in table
     assert "–" not in table.split("| true generator |")[0]  # every run finished
     run_dir = tmp_path / "toy" / "toy_bimodal-bnn_lv_het-seed0"
