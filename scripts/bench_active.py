@@ -46,6 +46,7 @@ from bnnlv.runs.benchmark import (
     write_report,
 )
 from bnnlv.runs.cli import main as bnnlv_main
+from bnnlv.runs.sweep import mean_se
 from bnnlv.runs.train import build_model
 
 DATASETS = ("toy_heteroscedastic", "toy_bimodal")
@@ -95,8 +96,7 @@ def cell(values: list[float], digits: int = 3) -> str:
     finite = [v for v in values if np.isfinite(v)]
     if not finite:
         return "–"
-    mean = float(np.mean(finite))
-    se = float(np.std(finite, ddof=1) / np.sqrt(len(finite))) if len(finite) > 1 else np.nan
+    mean, se = mean_se(finite)
     return f"{mean:.{digits}f}" + ("" if np.isnan(se) else f" ± {se:.{digits}f}")
 
 

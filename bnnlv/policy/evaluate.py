@@ -16,7 +16,6 @@ start states.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,6 +25,7 @@ import torch
 from bnnlv.data.wet_chicken import LENGTH, WIDTH, wet_chicken_reward, wet_chicken_step
 from bnnlv.policy.dynamics import ModelDynamics
 from bnnlv.policy.rollout import Actor, decompose, rollout_costs
+from bnnlv.runs.sweep import mean_se
 
 # raw states [N, 2] → actions [N, 2] in [−1, 1]², numpy float64
 NumpyActor = Callable[[np.ndarray], np.ndarray]
@@ -64,9 +64,7 @@ def true_rewards(act: NumpyActor, protocol: Protocol) -> np.ndarray:
 
 def average_reward(act: NumpyActor, protocol: Protocol) -> tuple[float, float]:
     """Mean over episodes of the average reward per step, and its standard error (ddof = 1)."""
-    per_episode = true_rewards(act, protocol).mean(axis=1)  # [N]
-    se = per_episode.std(ddof=1) / math.sqrt(per_episode.size) if per_episode.size > 1 else math.nan
-    return float(per_episode.mean()), float(se)
+    return mean_se(true_rewards(act, protocol).mean(axis=1).tolist())
 
 
 def random_actor(seed: int) -> NumpyActor:
