@@ -1,40 +1,45 @@
-"""UCI regression benchmark: test LL and RMSE over the published splits, beside published columns.
+"""UCI regression benchmark: test LL and RMSE over the published splits, every model side by side.
 
-    python scripts/bench_uci.py [--datasets boston,yacht] [--splits 0-2] [--jobs 16]
-                                [--candidates lv] [--select-splits 0,1] [--select-only]
+    python scripts/bench_uci.py [--datasets boston,yacht] [--models bnn_lv,ensemble] [--splits 0-2]
+                                [--candidates e500-lr3e-3] [--select-splits 0,1] [--select-only]
+                                [--jobs N] [--no-group] [overrides ...]
 
 Protocol (../shared/data/uci/README.md): the published 90/10 splits, inputs and target standardised
 with training statistics, one hidden layer of 50 units (100 for protein), metrics in original
-units, mean ± s.e. (std ddof = 0 / √n) over splits.
+units, mean ± s.e. (std ddof = 0 / √n) over splits. Every model row of
+bnnlv.runs.benchmark.MODELS (BNN+LV with either noise model, bnn, mlp, het_mlp, ensemble) meets the
+same splits and the same budget of candidates.
 
 Hyperparameters are chosen on VALIDATION rows only. Stage 1 (skipped when one candidate is given)
 trains every candidate of CANDIDATES on the splits ``--select-splits`` with 20 % of each training
 split held out (``data.val_frac=0.2``, as PBP and the MC-dropout grid search do) and keeps, per
-data set, the candidate with the lowest mean validation NLL. Stage 2 trains that candidate on the
-whole training split of every benchmark split (``data.val_frac=0``) and reports the test figures.
-The test rows are never read by stage 1. Writes outputs/benchmarks/uci.md.
-
-Duration of the full run (8 data sets, 48 selection runs + 160 test runs): about 9 min with
-``--jobs 16`` on a 16-core Xeon (the H100 host), i.e. about 2 h of one busy core; ``--splits 0-2``
-cuts stage 2 to 24 runs.
+data set and model, the candidate with the lowest mean validation NLL. Stage 2 trains that
+candidate on the whole training split of every benchmark split (``data.val_frac=0``) and reports
+the test figures. The test rows are never read by stage 1. The splits of one (data set, model,
+candidate) train together on the replica axis (``--no-group``: one after another).
+Writes outputs/benchmarks/uci.md; scripts/README.md has the measured durations.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from bnnlv.runs.benchmark import (
+    MODELS,
     Job,
     Stopwatch,
+    choices,
+    epochs_override,
     format_mean_se,
     int_list,
     markdown_table,
     mean_se,
     parser,
     run_jobs,
+    run_note,
     write_report,
 )
 
@@ -63,8 +68,9 @@ PUBLISHED = {
     "wine": (-0.93, 0.62, -0.968, 0.635),
     "yacht": (-1.55, 1.11, -1.634, 1.015),
 }
-# Shared by every run: one hidden layer (PROTEIN widens it), BNN+LV with α = 0.5.
-COMMON = ("data=uci", "model=bnn_lv", "model.hidden=[50]", "alpha=0.5")
+# Shared by every run of every model row (bnnlv.runs.benchmark.MODELS): one hidden layer
+# (PROTEIN widens it), α = 0.5 for the Bayesian rows.
+COMMON = ("data=uci", "model.hidden=[50]", "alpha=0.5")
 PROTEIN = ("model.hidden=[100]",)
 # The candidates stage 1 chooses from, the same for every data set.
 CANDIDATES: dict[str, tuple[str, ...]] = {
@@ -89,17 +95,18 @@ def last_logged(run_dir: Path, key: str) -> float:
     return float(logged[-1]) if logged else float("nan")
 
 
-def job(name: str, split: int, candidate: str, val_frac: float, extra: list[str]) -> Job:
+def job(name: str, model: str, split: int, candidate: str, val_frac: float,
+        extra: Sequence[str]) -> Job:  # fmt: skip
     folder, _, n_rows = DATASETS[name]
     n_train = math.floor(n_rows * (1 - val_frac))
     overrides = [
-        *COMMON, f"data.name={folder}", f"data.split={split}", f"data.val_frac={val_frac}",
-        f"data.batch_size={batch_size(n_train)}", *CANDIDATES[candidate],
-        *(PROTEIN if name == "protein" else ()),
+        *COMMON, *MODELS[model], f"data.name={folder}", f"data.split={split}",
+        f"data.val_frac={val_frac}", f"data.batch_size={batch_size(n_train)}",
+        *CANDIDATES[candidate], *(PROTEIN if name == "protein" else ()),
     ]  # fmt: skip
     if val_frac:  # validate once, after the last epoch
         overrides.append("trainer.check_val_every_n_epoch=${trainer.max_epochs}")
-    return Job(f"{name}-{candidate}-split{split}", (*overrides, *extra))
+    return Job(f"{name}-{model}-{candidate}-split{split}", (*overrides, *extra))
 
 
 def by_cost(jobs: list[Job]) -> list[Job]:
@@ -119,91 +126,106 @@ def main() -> None:
     cli = parser(__doc__.splitlines()[0])
     default = ",".join(n for n in DATASETS if n != "protein")
     cli.add_argument("--datasets", default=default, help=f"from {','.join(DATASETS)}")
+    cli.add_argument("--models", default=",".join(MODELS), help="comma-separated rows")
     cli.add_argument("--splits", type=int_list, default=None, help="e.g. 0-2 (default: all)")
     cli.add_argument("--candidates", default=",".join(CANDIDATES), help="comma-separated")
     cli.add_argument("--select-splits", type=int_list, default=[0, 1], help="for stage 1")
     cli.add_argument("--select-only", action="store_true", help="stop after stage 1")
     args = cli.parse_args()
-    names, candidates = args.datasets.split(","), args.candidates.split(",")
-    for value, known in [(n, DATASETS) for n in names] + [(c, CANDIDATES) for c in candidates]:
-        if value not in known:
-            cli.error(f"unknown {value!r}; choose from {list(known)}")
-    extra = [*args.overrides, *([f"trainer.max_epochs={args.epochs}"] if args.epochs else [])]
+    names = choices(cli, args.datasets, list(DATASETS), "data set")
+    models = choices(cli, args.models, list(MODELS), "model row")
+    candidates = choices(cli, args.candidates, list(CANDIDATES), "candidate")
+    extra = [*args.overrides, *epochs_override(args)]
     root, clock = args.out / "uci", Stopwatch()
+    pairs = [(n, m) for n in names for m in models]
 
-    scores: dict[str, dict[str, list[float]]] = {name: {} for name in names}
+    scores: dict[tuple[str, str], dict[str, list[float]]] = {pair: {} for pair in pairs}
     if len(candidates) > 1 or args.select_only:
-        jobs = [job(n, k, c, 0.2, extra) for n in names for c in candidates
+        jobs = [job(n, m, k, c, 0.2, extra) for n, m in pairs for c in candidates
                 for k in args.select_splits]  # fmt: skip
         run_jobs(by_cost(jobs), root / "select", args.jobs,
-                 lambda j, m: print(f"select {j.label}: {m['status']}"))  # fmt: skip
-        for name in names:
+                 lambda j, r: print(f"select {j.label}: {r['status']}"), args.group)  # fmt: skip
+        for (n, m), by_candidate in scores.items():
             for c in candidates:
-                runs = [root / "select" / f"{name}-{c}-split{k}" for k in args.select_splits]
-                scores[name][c] = [last_logged(r, "val/nll") for r in runs]
-    chosen = {n: min(candidates, key=lambda c: mean_se(scores[n].get(c, [0.0]))[0])
-              for n in names}  # fmt: skip
-    selection = select_table(names, candidates, scores, chosen)
+                runs = [root / "select" / f"{n}-{m}-{c}-split{k}" for k in args.select_splits]
+                by_candidate[c] = [last_logged(r, "val/nll") for r in runs]
+    chosen = {pair: min(candidates, key=lambda c: mean_se(scores[pair].get(c, [0.0]))[0])
+              for pair in pairs}  # fmt: skip
+    selection = select_table(pairs, candidates, scores, chosen)
     if args.select_only:
         write_report("uci_select", f"# UCI selection (validation only)\n\n{selection}", args.out)
         return
 
     splits = {n: args.splits or list(range(DATASETS[n][1])) for n in names}
-    jobs = [job(n, k, chosen[n], 0.0, extra) for n in names for k in splits[n]]
+    jobs = [job(n, m, k, chosen[n, m], 0.0, extra) for n, m in pairs for k in splits[n]]
     results = run_jobs(
         by_cost(jobs),
         root / "test",
         args.jobs,
-        lambda j, m: print(f"test {j.label}: {m.get('test_nll', m.get('error'))}"),
+        lambda j, r: print(f"test {j.label}: {r.get('test_nll', r.get('error'))}"),
+        args.group,
     )
-    runs = {n: [results[f"{n}-{chosen[n]}-split{k}"] for k in splits[n]] for n in names}
+    runs = {(n, m): [results[f"{n}-{m}-{chosen[n, m]}-split{k}"] for k in splits[n]]
+            for n, m in pairs}  # fmt: skip
     text = (
         "# UCI regression benchmark\n\n"
         f"Every run: {list(COMMON)} (protein {list(PROTEIN)}), batch = max({MIN_BATCH}, "
-        f"⌈n_train/{STEPS_PER_EPOCH}⌉); extra overrides {extra or 'none'}. Wall time "
-        f"{clock.minutes():.1f} min with {args.jobs} worker(s), both stages.\n\n"
-        f"{test_table(names, runs, chosen)}\n\n"
+        f"⌈n_train/{STEPS_PER_EPOCH}⌉). Budget: the same {len(candidates)} candidate(s) for "
+        "every model, chosen per data set and model on validation rows only. "
+        f"{run_note(args, clock)} (Both stages.)\n\n"
+        f"{test_tables(names, models, runs, chosen)}\n\n"
         f"## Stage 1: validation NLL per candidate (splits {args.select_splits})\n\n{selection}\n"
     )
     write_report("uci", text, args.out)
 
 
-def test_table(names: list[str], runs: dict[str, list[dict[str, Any]]],
-               chosen: dict[str, str]) -> str:  # fmt: skip
-    rows, wins = [], 0
-    for name in names:
-        ll = [-r.get("test_nll", math.nan) for r in runs[name]]
-        rmse = [r.get("test_rmse", math.nan) for r in runs[name]]
-        fit = [r.get("fit_seconds", math.nan) for r in runs[name]]
-        dropout_ll, dropout_rmse, pbp_ll, pbp_rmse = PUBLISHED[name]
-        wins += mean_se(ll)[0] >= dropout_ll
-        rows.append([name, chosen[name], str(len(ll)), format_mean_se(ll), f"{dropout_ll:.2f}",
-                     f"{pbp_ll:.3f}", format_mean_se(rmse), f"{dropout_rmse:.2f}",
-                     f"{pbp_rmse:.3f}", format_mean_se(fit, 1)])  # fmt: skip
-    header = ["data set", "candidate", "splits", "test LL", "MC dropout", "PBP", "test RMSE",
-              "MC dropout", "PBP", "fit s / split"]  # fmt: skip
+def test_tables(names: list[str], models: list[str], runs: dict[tuple[str, str], list[dict]],
+                chosen: dict[tuple[str, str], str]) -> str:  # fmt: skip
+    """Test LL and RMSE side by side (a column per model, then the published ones), and the
+    candidate each model kept with its fit time."""
+
+    def cells(n: str, m: str, key: str, sign: float = 1.0, digits: int = 3) -> str:
+        return format_mean_se([sign * r.get(key, math.nan) for r in runs[n, m]], digits)
+
+    def at_least_dropout(m: str) -> int:
+        ll = {n: mean_se([-r.get("test_nll", math.nan) for r in runs[n, m]])[0] for n in names}
+        return sum(ll[n] >= PUBLISHED[n][0] for n in names)
+
+    header = ["data set", *(f"`{m}`" for m in models), "MC dropout", "PBP"]
+    ll_rows = [[n, *(cells(n, m, "test_nll", -1.0) for m in models),
+                f"{PUBLISHED[n][0]:.2f}", f"{PUBLISHED[n][2]:.3f}"] for n in names]  # fmt: skip
+    rmse_rows = [[n, *(cells(n, m, "test_rmse") for m in models),
+                  f"{PUBLISHED[n][1]:.2f}", f"{PUBLISHED[n][3]:.3f}"] for n in names]  # fmt: skip
+    kept = [[n, *(f"{chosen[n, m]}, {cells(n, m, 'fit_seconds_per_run', digits=1)}"
+                  for m in models)] for n in names]  # fmt: skip
+    wins = ", ".join(f"`{m}` {at_least_dropout(m)}" for m in models)
     return (
-        "Test LL (nats) and RMSE in original units, mean ± s.e. over splits; published columns "
-        "from ../shared/data/uci/published.md (MC dropout: Gal & Ghahramani 2016 arXiv v6 "
-        "Table 1; PBP: Hernández-Lobato & Adams 2015 Table 1), ± s.e. there.\n"
-        f"Test LL at least MC dropout's on {wins} of {len(names)} data sets.\n\n"
-        + markdown_table(header, rows)
+        "Test LL (nats, higher is better) and RMSE in original units, mean ± s.e. over splits, "
+        "the same splits for every model; published columns from ../shared/data/uci/"
+        "published.md (MC dropout: Gal & Ghahramani 2016 arXiv v6 Table 1; PBP: "
+        f"Hernández-Lobato & Adams 2015 Table 1), ± s.e. there.\nData sets (of {len(names)}) "
+        f"where the test LL is at least MC dropout's: {wins}.\n\n"
+        + markdown_table(header, ll_rows)
+        + "\n\nTest RMSE:\n\n"
+        + markdown_table(header, rmse_rows)
+        + "\n\nCandidate kept, and fit seconds per split (the fit divided among the splits "
+        "trained together):\n\n" + markdown_table(["data set", *(f"`{m}`" for m in models)], kept)
     )
 
 
 def select_table(
-    names: list[str], candidates: list[str], scores: dict[str, dict[str, list[float]]],
-    chosen: dict[str, str],
+    pairs: list[tuple[str, str]], candidates: list[str],
+    scores: dict[tuple[str, str], dict[str, list[float]]], chosen: dict[tuple[str, str], str],
 ) -> str:  # fmt: skip
     if not any(scores.values()):
         return f"One candidate ({candidates[0]}): no selection stage."
-    rows = [[name, *(format_mean_se(scores[name][c]) + (" ✓" if chosen[name] == c else "")
-                     for c in candidates)] for name in names]  # fmt: skip
+    rows = [[n, f"`{m}`", *(format_mean_se(scores[n, m][c]) + (" ✓" if chosen[n, m] == c else "")
+                            for c in candidates)] for n, m in pairs]  # fmt: skip
     return (
         "Validation NLL (standardised units, lower is better) on 20 % of each training split; "
         "✓ marks the candidate kept.\n"
         + "\n".join(f"- {c}: {list(CANDIDATES[c])}" for c in candidates)
-        + "\n\n" + markdown_table(["data set", *candidates], rows)
+        + "\n\n" + markdown_table(["data set", "model", *candidates], rows)
     )  # fmt: skip
 
 

@@ -2,8 +2,11 @@
 
 Each run is an ordinary ``bnnlv train`` run (or another command's: ``Job.config`` and
 ``Job.runner``), with the same config composition and results folder, executed in-process or,
-with ``jobs > 1``, in worker processes (one torch thread each). The
-summary statistic is the one the UCI literature reports: mean ± standard error over runs with
+with ``jobs > 1``, in worker processes (one torch thread each). ``train`` runs whose configs
+differ only in the run keys (bnnlv.runs.replicas.RUN_KEYS: seed, split, data draw) are trained
+together on the model's replica axis (bnnlv.runs.train.train_replicas, as ``launcher=replicas``
+does), each still its own folder and its own figures; ``group=False`` trains every run alone.
+The summary statistic is the one the UCI literature reports: mean ± standard error over runs with
 SE = std(ddof = 0) / √n, as in the MC-dropout reference code.
 """
 
@@ -32,6 +35,17 @@ from bnnlv.runs.results import read_metrics, write_text
 BENCH_DIR = Path("outputs") / "benchmarks"
 # Every benchmark run: quiet, no figures, one torch thread (runs go in parallel instead).
 QUIET = ("progress_bar=false", "plots=false", "threads=1")
+TRAIN = "bnnlv.runs.train.train"
+# The models every benchmark puts side by side (issue 14): table row → the overrides that select
+# it. A new peer or variant is one entry here.
+MODELS: dict[str, tuple[str, ...]] = {
+    "bnn_lv": ("model=bnn_lv",),
+    "bnn_lv_het": ("model=bnn_lv", "model.noise=heteroscedastic"),
+    "bnn": ("model=bnn",),
+    "mlp": ("model=mlp",),
+    "het_mlp": ("model=het_mlp",),
+    "ensemble": ("model=ensemble",),
+}
 
 
 @dataclass(frozen=True)
@@ -42,7 +56,7 @@ class Job:
     label: str
     overrides: tuple[str, ...]
     config: str = "train"
-    runner: str = "bnnlv.runs.train.train"
+    runner: str = TRAIN
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -58,6 +72,13 @@ def parser(description: str) -> argparse.ArgumentParser:
         "--jobs", type=int, default=1, help="runs in parallel (worker processes, one thread each)"
     )
     cli.add_argument(
+        "--no-group",
+        dest="group",
+        action="store_false",
+        help="train every run alone (default: runs that differ only in seed, split or data draw "
+        "train together on the replica axis, each still its own run)",
+    )
+    cli.add_argument(
         "--out",
         type=Path,
         default=BENCH_DIR,
@@ -67,6 +88,16 @@ def parser(description: str) -> argparse.ArgumentParser:
         "overrides", nargs="*", help="extra Hydra overrides for every run, e.g. model.lr=3e-3"
     )
     return cli
+
+
+def choices(cli: argparse.ArgumentParser, text: str, known: Sequence[str], what: str) -> list[str]:
+    """The comma-separated ``text`` as a list; a name not in ``known`` ends the script (exit 2)
+    with a one-line message."""
+    names = text.split(",")
+    for name in names:
+        if name not in known:
+            cli.error(f"unknown {what} {name!r}; choose from {list(known)}")
+    return names
 
 
 def int_list(text: str) -> list[int]:
@@ -88,11 +119,56 @@ def run_job(job: Job, root: Path) -> dict[str, Any]:
     """Run one job into ``root/<label>`` and return its metrics (status failed on error)."""
     from hydra.utils import get_method
 
-    run_dir = root / job.label
     try:
-        return get_method(job.runner)(compose_config([*QUIET, *job.overrides], job.config), run_dir)
+        cfg = compose_config([*QUIET, *job.overrides], job.config)
+        return get_method(job.runner)(cfg, root / job.label)
     except Exception as error:
-        return {"status": "failed", "error": f"{type(error).__name__}: {error}"}
+        return failed(error)
+
+
+def failed(error: BaseException) -> dict[str, Any]:
+    return {"status": "failed", "error": f"{type(error).__name__}: {error}"}
+
+
+def run_group(group: Sequence[Job], root: Path) -> list[dict[str, Any]]:
+    """Run the jobs of one group (:func:`groups`), each into ``root/<label>``: one alone as
+    :func:`run_job`, several together (train_replicas); every run's metrics get
+    ``fit_seconds_per_run``, its share of the fit that trained it."""
+    if len(group) == 1:
+        results = [run_job(group[0], root)]
+    else:
+        from bnnlv.runs.train import train_replicas
+
+        cfgs = [compose_config([*QUIET, *job.overrides], job.config) for job in group]
+        try:
+            results = train_replicas(cfgs, [root / job.label for job in group])
+        except Exception as error:  # recorded in every run's folder by train_replicas
+            results = [failed(error)] * len(group)
+    for metrics in results:
+        if "fit_seconds" in metrics:
+            metrics["fit_seconds_per_run"] = metrics["fit_seconds"] / len(group)
+    return results
+
+
+def groups(jobs: Sequence[Job], together: bool = True) -> list[list[Job]]:
+    """The jobs in the groups they train in, in the order of each group's first job: ``train``
+    jobs whose configs are good and equal but for the run keys (bnnlv.runs.replicas.group_key)
+    share a group when ``together``; every other job is alone."""
+    from bnnlv.runs.config import check_config
+    from bnnlv.runs.replicas import group_key
+
+    grouped: dict[str, list[Job]] = {}
+    for job in jobs:
+        key = job.label  # alone: a job of another command, a bad config, or no grouping
+        if together and job.runner == TRAIN:
+            try:
+                cfg = compose_config([*QUIET, *job.overrides], job.config)
+                check_config(cfg)
+                key = group_key(cfg)
+            except Exception:  # reported when the job runs alone
+                key = job.label
+        grouped.setdefault(key, []).append(job)
+    return list(grouped.values())
 
 
 def bnnlv_train(overrides: list[str], run_dir: Path) -> dict[str, Any]:
@@ -120,25 +196,31 @@ def run_jobs(
     root: Path,
     n_workers: int = 1,
     report: Callable[[Job, dict[str, Any]], None] | None = None,
+    group: bool = True,
 ) -> dict[str, dict[str, Any]]:
-    """Run every job (``n_workers`` processes at a time); metrics by label, in job order."""
+    """Run every job, in :func:`groups` (``group``: runs that may train together do), ``n_workers``
+    groups at a time in worker processes; metrics by label, in job order."""
     if len({job.label for job in jobs}) != len(jobs):
         raise ValueError("benchmark job labels must be unique")
     results: dict[str, dict[str, Any]] = {}
+
+    def done(members: Sequence[Job], outcomes: Sequence[dict[str, Any]]) -> None:
+        for job, metrics in zip(members, outcomes, strict=True):
+            results[job.label] = metrics
+            if report:
+                report(job, metrics)
+
+    units = groups(jobs, group)
     if n_workers <= 1:
-        for job in jobs:
-            results[job.label] = run_job(job, root)
-            if report:
-                report(job, results[job.label])
-        return results
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn")) as pool:
-        futures = [(job, pool.submit(run_job, job, root)) for job in jobs]
-        for job, future in futures:
-            results[job.label] = future.result()
-            if report:
-                report(job, results[job.label])
-    return results
+        for unit in units:
+            done(unit, run_group(unit, root))
+    else:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn")) as pool:
+            futures = [(unit, pool.submit(run_group, unit, root)) for unit in units]
+            for unit, future in futures:
+                done(unit, future.result())
+    return {job.label: results[job.label] for job in jobs}
 
 
 def mean_se(values: Sequence[float]) -> tuple[float, float]:
@@ -176,6 +258,25 @@ def write_report(name: str, text: str, bench_dir: Path = BENCH_DIR) -> Path:
     print(text)
     print(f"\n→ {path}")
     return path
+
+
+def epochs_override(args: argparse.Namespace) -> tuple[str, ...]:
+    """``--epochs N`` as the override that sets it; none when not given."""
+    return () if args.epochs is None else (f"trainer.max_epochs={args.epochs}",)
+
+
+def run_note(args: argparse.Namespace, clock: Stopwatch) -> str:
+    """How a report's runs were made: the :func:`parser` options, wall time, grouping."""
+    how = (
+        "runs that differ only in seed, split or data draw trained together as replicas"
+        if args.group
+        else "every run trained alone (--no-group)"
+    )
+    return (
+        f"Extra overrides: {list(args.overrides) or 'none'}; epochs: "
+        f"{args.epochs or 'as configured'}. Wall time {clock.minutes():.1f} min "
+        f"({args.jobs} job(s) in parallel; {how})."
+    )
 
 
 class Stopwatch:

@@ -1,5 +1,6 @@
-"""``launcher=replicas``: a sweep's jobs that differ only in ``seed`` / ``data.split`` trained
-together in one process, on the model's replica axis (bnnlv.runs.train.train_replicas).
+"""``launcher=replicas``: a sweep's jobs that differ only in ``seed`` / ``data.split`` /
+``data.noise_seed`` (bnnlv.runs.replicas.RUN_KEYS) trained together in one process, on the
+model's replica axis (bnnlv.runs.train.train_replicas).
 
 Every job first goes through Hydra's own job set-up as with the default launcher (its folder,
 ``.hydra/`` with its overrides, its config checked by :func:`bnnlv.runs.train_app.prepared`);
@@ -50,7 +51,7 @@ class Prepared:
 
 class GroupingLauncher(Launcher):
     """Hydra's basic launcher (jobs one after another in this process), but jobs that differ
-    only in ``seed`` / ``data.split`` train together."""
+    only in ``seed`` / ``data.split`` / ``data.noise_seed`` train together."""
 
     def __init__(self) -> None:
         self.config: DictConfig | None = None

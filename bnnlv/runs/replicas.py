@@ -1,11 +1,12 @@
 """Several runs trained in one process on the model's replica axis (bnnlv.model.replicas), each
 still its own run: its folder, its checkpoint, its scores.
 
-Runs can be trained together when their configs differ only in ``seed`` and ``data.split``
-(:func:`check_group`): the same model, data set and training, so that their training sets have as
-many rows. The model then holds run g's replicas as block g of every tensor, and a checkpoint of
-it splits into one checkpoint per run (:func:`split_checkpoint`), each exactly what a run trained
-alone would have saved at that point: ``resume=`` of one run folder continues that run alone.
+Runs can be trained together when their configs differ only in ``seed``, ``data.split`` and
+``data.noise_seed`` (:func:`check_group`): the same model, data set and training, so that their
+training sets have as many rows (a split of the same data, or another draw of a generated set).
+The model then holds run g's replicas as block g of every tensor, and a checkpoint of it splits
+into one checkpoint per run (:func:`split_checkpoint`), each exactly what a run trained alone
+would have saved at that point: ``resume=`` of one run folder continues that run alone.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 from bnnlv.model.replicas import split_runs, split_state
 from bnnlv.runs.state import KEY
 
-# what may differ between runs trained together
-RUN_KEYS = ("seed", "data.split")
+# what may differ between runs trained together: the run's seed, and which rows it trains on
+RUN_KEYS = ("seed", "data.split", "data.noise_seed")
 
 
 def check_group(cfgs: Sequence[DictConfig]) -> None:
@@ -43,8 +44,12 @@ def group_key(cfg: DictConfig) -> str:
     """The config but its :data:`RUN_KEYS`, as text: runs with equal keys can train together."""
     plain = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(plain, dict)
-    plain.pop("seed", None)
-    plain.get("data", {}).pop("split", None)
+    for key in RUN_KEYS:
+        *parents, name = key.split(".")
+        node = plain
+        for parent in parents:
+            node = node.get(parent, {})
+        node.pop(name, None)
     return json.dumps(plain, sort_keys=True, default=str)
 
 

@@ -11,7 +11,8 @@ from bnnlv.runs.launcher import GroupingLauncher
 
 
 class ReplicasLauncher(GroupingLauncher):
-    """Jobs that differ only in seed / data.split train together (bnnlv.runs.launcher)."""
+    """Jobs that differ only in seed / data.split / data.noise_seed train together
+    (bnnlv.runs.launcher)."""
 
 
 @dataclass

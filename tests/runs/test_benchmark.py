@@ -1,5 +1,6 @@
-"""Benchmark plumbing: summary statistics by hand, tables, option parsing, and one real tiny run
-through the composed config (the same path ``scripts/bench_*.py`` take)."""
+"""Benchmark plumbing: summary statistics by hand, tables, option parsing, the grouping of runs
+onto the replica axis, and real tiny runs through the composed config (the same path
+``scripts/bench_*.py`` take), grouped and alone."""
 
 from __future__ import annotations
 
@@ -9,15 +10,25 @@ from pathlib import Path
 import pytest
 
 from bnnlv.runs.benchmark import (
+    MODELS,
     Job,
+    Stopwatch,
+    choices,
     compose_config,
+    epochs_override,
     format_mean_se,
+    groups,
     int_list,
     markdown_table,
     mean_se,
+    parser,
     run_jobs,
+    run_note,
     write_report,
 )
+
+TINY = ("data=toy_bimodal", "data.n_points=40", "data.batch_size=40", "trainer.max_epochs=2",
+        "model.hidden=[4]", "model.n_samples_test=2", "model.n_latent_test=2")  # fmt: skip
 
 
 def test_mean_se_by_hand() -> None:
@@ -54,8 +65,7 @@ def test_compose_config_applies_overrides() -> None:
 
 
 def test_run_jobs_trains_and_reports_failures(tmp_path: Path) -> None:
-    tiny = ("data=toy_bimodal", "data.n_points=40", "data.batch_size=40", "trainer.max_epochs=2",
-            "model.hidden=[4]", "model.n_samples_test=2", "model.n_latent_test=2")  # fmt: skip
+    tiny = TINY
     jobs = [Job("ok", tiny), Job("bad", (*tiny, "data.n_points=3"))]
     seen: list[str] = []
     results = run_jobs(jobs, tmp_path, report=lambda job, m: seen.append(job.label))
@@ -71,3 +81,57 @@ def test_write_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     path = write_report("demo", "# title\n\n| a |\n", tmp_path)
     assert path == tmp_path / "demo.md" and path.read_text() == "# title\n\n| a |\n"
     assert "# title" in capsys.readouterr().out
+
+
+def test_choices_and_the_no_group_option(capsys: pytest.CaptureFixture[str]) -> None:
+    cli = parser("demo")
+    assert choices(cli, "mlp,bnn", list(MODELS), "model row") == ["mlp", "bnn"]
+    with pytest.raises(SystemExit) as stop:
+        choices(cli, "mlp,ens", list(MODELS), "model row")
+    assert stop.value.code == 2
+    assert "unknown model row 'ens'; choose from ['bnn_lv'," in capsys.readouterr().err
+    assert cli.parse_args([]).group and epochs_override(cli.parse_args([])) == ()
+    args = cli.parse_args(["--no-group", "--epochs", "3", "model.lr=1"])
+    assert epochs_override(args) == ("trainer.max_epochs=3",)
+    note = run_note(args, Stopwatch())
+    assert note.startswith("Extra overrides: ['model.lr=1']; epochs: 3. Wall time 0.0 min (1 job")
+    assert note.endswith("every run trained alone (--no-group)).")
+
+
+def test_groups_join_runs_that_differ_only_in_seed_split_or_data_draw() -> None:
+    seeds = [Job(f"s{s}", (*TINY, f"seed={s}", f"data.noise_seed={s}")) for s in range(3)]
+    other = Job("mlp", (*TINY, "model=mlp"))
+    bad = Job("bad", (*TINY, "model.lr=-1"))
+    policy = Job("policy", TINY, runner="bnnlv.policy.run.run_policy")
+    together = groups([seeds[0], other, seeds[1], bad, policy, seeds[2]])
+    assert [[job.label for job in group] for group in together] == [
+        ["s0", "s1", "s2"], ["mlp"], ["bad"], ["policy"]
+    ]  # fmt: skip
+    assert [len(group) for group in groups(seeds, together=False)] == [1, 1, 1]
+
+
+def test_grouped_runs_give_the_figures_of_runs_alone(tmp_path: Path) -> None:
+    jobs = [Job(f"seed{s}", (*TINY, f"seed={s}")) for s in (0, 1)]
+    grouped = run_jobs(jobs, tmp_path / "grouped")
+    alone = run_jobs(jobs, tmp_path / "alone", group=False)
+    for label, metrics in alone.items():
+        assert grouped[label]["status"] == metrics["status"] == "ok"
+        for key in ("test_nll", "test_rmse", "test_nll_standardised"):
+            assert grouped[label][key] == pytest.approx(metrics[key], rel=1e-5), key
+        share = grouped[label]["fit_seconds_per_run"]
+        assert share == pytest.approx(grouped[label]["fit_seconds"] / 2)
+        assert metrics["fit_seconds_per_run"] == metrics["fit_seconds"]
+    assert grouped["seed0"]["test_nll"] != grouped["seed1"]["test_nll"]
+    assert (tmp_path / "grouped" / "seed1" / "predictions.csv").is_file()
+
+
+def test_a_group_that_fails_fails_every_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(cfgs: object, run_dirs: object) -> None:
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr("bnnlv.runs.train.train_replicas", broken)
+    jobs = [Job(f"seed{s}", (*TINY, f"seed={s}")) for s in (0, 1)]
+    results = run_jobs(jobs, tmp_path)
+    assert [r["error"] for r in results.values()] == ["RuntimeError: out of memory"] * 2

@@ -130,10 +130,11 @@ def test_a_diverged_run_fails_alone_and_keeps_its_last_good_checkpoint(
     _assert_same_run(folders[0], alone)
 
 
-def test_only_runs_that_differ_in_seed_or_split_train_together(
+def test_only_runs_that_differ_in_seed_split_or_data_draw_train_together(
     compose_train: Callable[..., DictConfig],
 ) -> None:
     check_group([compose_train("seed=0"), compose_train("seed=5")])
+    check_group([compose_train("data.noise_seed=1"), compose_train("seed=2", "data.noise_seed=7")])
     check_group(
         [compose_train("data=uci", "data.split=0"), compose_train("data=uci", "data.split=3")]
     )

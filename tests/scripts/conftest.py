@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
+
+import pytest
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
@@ -16,3 +20,16 @@ def load_script(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def grouped_and_alone(
+    script: ModuleType, argv: Sequence[str], out: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Path]:
+    """Run ``script.main()`` with ``argv`` twice, into ``out/grouped`` and, with ``--no-group``,
+    ``out/alone``: those folders by name."""
+    folders = {"grouped": out / "grouped", "alone": out / "alone"}
+    for name, folder in folders.items():
+        option = ["--no-group"] if name == "alone" else []
+        monkeypatch.setattr(sys, "argv", ["script", *argv, "--out", str(folder), *option])
+        script.main()
+    return folders

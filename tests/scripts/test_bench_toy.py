@@ -1,5 +1,6 @@
 """scripts/bench_toy.py: every model row composes to the model it names, the jobs, the report
-(with a failed run and the true generator), a refused row, and a tiny run of the variant rows."""
+(with a failed run and the true generator), a refused row, and a tiny run of the variant rows,
+grouped on the replica axis and alone, with the same tables."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from bnnlv.runs.benchmark import compose_config
-from tests.scripts.conftest import load_script
+from tests.scripts.conftest import grouped_and_alone, load_script
 
 # row → the (latent, noise, stochastic layers) it must compose to
 EXPECTED = {
@@ -59,7 +60,7 @@ def test_jobs_cover_the_grid_with_extra_overrides_last(bench_toy: ModuleType) ->
 def test_report_puts_models_side_by_side_with_the_generator(bench_toy: ModuleType) -> None:
     def run(nll: float) -> dict[str, float]:
         return {"test_nll": nll, "test_nll_standardised": nll - 1.0, "test_rmse": 0.5,
-                "fit_seconds": 2.0, "test_oracle_nll": 1.5,
+                "fit_seconds_per_run": 2.0, "test_oracle_nll": 1.5,
                 "test_oracle_nll_standardised": 0.5}  # fmt: skip
 
     results = {
@@ -95,18 +96,25 @@ def test_unknown_row_or_data_set_is_refused(
     assert not any(tmp_path.iterdir())
 
 
-def test_tiny_run_trains_the_variant_rows(
+def tables(text: str) -> list[str]:
+    """The report's table rows, without the last column (fit time) and the closing note."""
+    return [line.rsplit("|", 2)[0] for line in text.splitlines() if line.startswith("| ")]
+
+
+def test_tiny_run_trains_the_variant_rows_grouped_as_alone(
     bench_toy: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    argv = ["bench_toy.py", "--seeds", "0", "--epochs", "1", "--datasets", "toy_bimodal",
-            "--models", "bnn_lv_het,ensemble", "--out", str(tmp_path),
-            "model.n_samples_test=2", "model.n_latent_test=2"]  # fmt: skip
-    monkeypatch.setattr(sys, "argv", argv)
-    bench_toy.main()
-    table = (tmp_path / "toy.md").read_text()
+    """Two seeds of each row trained together, then alone: every table figure the same."""
+    argv = ["--seeds", "0,1", "--epochs", "2", "--datasets", "toy_bimodal", "--models",
+            "bnn_lv_het,ensemble", "model.n_samples_test=2", "model.n_latent_test=2",
+            "data.n_points=60", "model.hidden=[8]"]  # fmt: skip
+    folders = grouped_and_alone(bench_toy, argv, tmp_path, monkeypatch)
+    table, alone = ((folders[name] / "toy.md").read_text() for name in ("grouped", "alone"))
     for row in ("`bnn_lv_het`", "`ensemble`", "true generator"):
         assert f"| {row} |" in table
     assert "–" not in table.split("| true generator |")[0]  # every run finished
-    run_dir = tmp_path / "toy" / "toy_bimodal-bnn_lv_het-seed0"
+    assert "trained together as replicas" in table and "(--no-group)" in alone
+    assert tables(table) == tables(alone)
+    run_dir = folders["grouped"] / "toy" / "toy_bimodal-bnn_lv_het-seed1"
     assert math.isfinite(json.loads((run_dir / "metrics.json").read_text())["test_nll"])
     assert OmegaConf.load(run_dir / "config.yaml").model.noise == "heteroscedastic"
