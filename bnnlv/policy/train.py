@@ -27,7 +27,7 @@ from bnnlv.policy.dynamics import ModelDynamics
 from bnnlv.policy.network import Policy
 from bnnlv.policy.rollout import criterion, rollout_costs
 from bnnlv.runs.checkpoints import load_checkpoint
-from bnnlv.runs.interrupts import interrupts_deferred
+from bnnlv.runs.interrupts import interrupt_behind, interrupts_deferred, update_deferred
 from bnnlv.runs.results import write_torch
 
 POLICY_CHECKPOINT = "policy.ckpt"
@@ -128,7 +128,7 @@ def train_policy(
                 checkpoints.save()
     except BaseException as error:
         checkpoints.stopped_at = (epoch, epoch * settings.steps_per_epoch + step)
-        if isinstance(error, KeyboardInterrupt):
+        if isinstance(error, KeyboardInterrupt) or interrupt_behind(error) is not None:
             checkpoints.save()
         raise
     checkpoints.mark(policy, optimiser, rows)
@@ -158,7 +158,7 @@ def _update(
     optimiser.zero_grad(set_to_none=True)
     objective.backward()
     torch.nn.utils.clip_grad_norm_(policy.parameters(), settings.max_grad_norm)
-    with interrupts_deferred():
+    with update_deferred():
         optimiser.step()
     return torch.stack(
         [objective.detach(), costs.detach().mean(), risk.sigma_e.mean(), risk.sigma_a.mean()]

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 
 import bnnlv
 from bnnlv.runs.folders import register_resolvers, release_claimed
-from bnnlv.runs.interrupts import as_run_interrupted, interrupts_raised
+from bnnlv.runs.interrupts import as_run_interrupted, interrupts_raised, interrupts_surfaced
 
 # Lightning's DDP re-runs this process's command line (sys.argv) once per extra device; the
 # re-run finds its subcommand here (see relaunchable).
@@ -137,7 +137,8 @@ def run_reported(app: Callable[[], object]) -> None:
     FAILED_JOBS.clear()
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
-        app()
+        with interrupts_surfaced():
+            app()
     except BrokenPipeError:
         raise
     except Exception as error:

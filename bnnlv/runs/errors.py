@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseException
 
 from bnnlv.runs.folders import release_if_unused
-from bnnlv.runs.interrupts import as_run_interrupted
+from bnnlv.runs.interrupts import as_run_interrupted, interrupts_surfaced
 
 T = TypeVar("T")
 
@@ -45,7 +45,8 @@ def reported(task: Callable[[DictConfig], T]) -> Callable[[DictConfig], T]:
     @functools.wraps(task)
     def run(cfg: DictConfig) -> T:
         try:
-            return task(cfg)
+            with interrupts_surfaced():
+                return task(cfg)
         except KeyboardInterrupt as stop:
             print(f"bnnlv: {describe(stop)}", file=sys.stderr)
             release_if_unused(Path(HydraConfig.get().runtime.output_dir))

@@ -15,6 +15,7 @@ heavy, so that Ctrl-C during ``import torch`` is one line too.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -22,6 +23,8 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from types import FrameType
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+IMPORT_FILES = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
+RETRY_SECONDS = 0.05  # a signal that arrived during an import is sent again this much later
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -53,6 +56,7 @@ class _Gate:
         self.depth = 0  # nesting of deferred blocks
         self.caught: list[int] = []  # signals received inside a deferred block
         self.stopping = False  # an interrupt has been raised: ignore later signals
+        self.raised: RunInterrupted | None = None  # that interrupt
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
         if self.stopping:
@@ -60,11 +64,15 @@ class _Gate:
         if self.depth:
             self.caught.append(signum)
             return
+        if _importing(frame):
+            _send_later(signum)
+            return
         self._raise(signum)
 
     def _raise(self, signum: int) -> None:
         self.stopping = True
-        raise RunInterrupted(signal.Signals(signum).name)
+        self.raised = RunInterrupted(signal.Signals(signum).name)
+        raise self.raised
 
     def __enter__(self) -> None:
         self.depth += 1
@@ -78,6 +86,29 @@ class _Gate:
 
 
 _GATE = _Gate()
+
+
+def _importing(frame: FrameType | None) -> bool:
+    """Whether ``frame`` runs inside an import. An exception raised there can reach C++ that
+    imports Python modules (torch's start-up), which then aborts the process
+    (``terminate called after throwing an instance of 'pybind11::error_already_set'``)."""
+    while frame is not None:
+        if frame.f_code.co_filename in IMPORT_FILES:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _send_later(signum: int) -> None:
+    """Send ``signum`` to this process again in RETRY_SECONDS, while the handler is still ours."""
+
+    def send() -> None:
+        if _GATE.active:
+            os.kill(os.getpid(), signum)
+
+    timer = threading.Timer(RETRY_SECONDS, send)
+    timer.daemon = True
+    timer.start()
 
 
 def _main_thread() -> bool:
@@ -96,7 +127,7 @@ def interrupts_raised() -> Iterator[None]:
         yield
         return
     previous = [signal.getsignal(s) for s in SIGNALS]
-    _GATE.depth, _GATE.caught, _GATE.stopping = 0, [], False
+    _GATE.depth, _GATE.caught, _GATE.stopping, _GATE.raised = 0, [], False, None
     _GATE.active = True
     for s in SIGNALS:
         signal.signal(s, _GATE)
@@ -106,6 +137,48 @@ def interrupts_raised() -> Iterator[None]:
         for s, handler in zip(SIGNALS, previous, strict=True):
             signal.signal(s, handler if handler is not None else signal.SIG_DFL)
         _GATE.active = False
+
+
+def interrupt_behind(error: BaseException) -> RunInterrupted | None:
+    """The interrupt that ``error`` comes from, if any: one in its chain of causes, or the one
+    this command's handler raised.
+
+    An interrupt can cut a library halfway through a ``try``/``finally`` whose cleanup then fails
+    on the half-made state (OmegaConf: ``'NoneType' object has no attribute
+    '_invalidate_flags_cache'``), replacing the interrupt by its own error, possibly with the
+    chain cut. Once the handler has raised, any error is the stop's doing.
+    """
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return as_run_interrupted(cause)
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return _GATE.raised if _GATE.active else None
+
+
+@contextmanager
+def interrupts_surfaced() -> Iterator[None]:
+    """Raise an error that an interrupt caused (:func:`interrupt_behind`) as that interrupt, so
+    that the user reads one ``interrupted by SIGINT`` line and the exit is 128 + signal."""
+    try:
+        yield
+    except Exception as error:
+        stop = interrupt_behind(error)
+        if stop is None:
+            raise
+        raise RunInterrupted(stop.signal_name, stop.epoch, stop.step) from error
+
+
+def update_deferred() -> AbstractContextManager[object]:
+    """:func:`interrupts_deferred` for one training update, after raising again an interrupt that
+    was raised and then swallowed: no update follows an interrupt. (Python only prints an
+    exception raised in a finaliser, and a library may catch BaseException.)"""
+    stop = _GATE.raised if _GATE.active else None
+    if stop is not None:
+        raise RunInterrupted(stop.signal_name, stop.epoch, stop.step)
+    return interrupts_deferred()
 
 
 def interrupts_deferred() -> AbstractContextManager[object]:

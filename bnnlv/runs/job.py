@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 
 from bnnlv.runs.errors import FAILED_JOBS, describe
 from bnnlv.runs.folders import release_if_unused
-from bnnlv.runs.interrupts import as_run_interrupted
+from bnnlv.runs.interrupts import as_run_interrupted, interrupts_surfaced
 from bnnlv.runs.results import METRICS_FILE, read_metrics, write_json
 
 T = TypeVar("T")
@@ -42,7 +42,8 @@ def run_job(run_dir: Path, run: Callable[[], T], resumed: bool) -> T | None:
     """
     sweep = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
-        return run()
+        with interrupts_surfaced():
+            return run()
     except KeyboardInterrupt as stop:
         kept = _record_stop(stop, run_dir, keep=sweep or resumed)
         where = f"; status in {run_dir / METRICS_FILE}" if kept else "; no run folder was kept"

@@ -41,7 +41,7 @@ from bnnlv.model.replicas import member_seeds
 from bnnlv.runs.checkpoints import RunCheckpoints
 from bnnlv.runs.config import check_config
 from bnnlv.runs.errors import describe, root_cause
-from bnnlv.runs.interrupts import interrupts_deferred, interrupts_raised
+from bnnlv.runs.interrupts import interrupts_raised, interrupts_surfaced, update_deferred
 from bnnlv.runs.replicas import check_group
 from bnnlv.runs.results import METRICS_FILE, write_json, write_text
 from bnnlv.runs.resume import join_logs, resume_from, set_aside_logs
@@ -113,7 +113,7 @@ def build_model(
         batch_size=data.batch_size,
         seeds=list(members(cfg, data) if seeds is None else seeds),
     )
-    model.update_guard = interrupts_deferred
+    model.update_guard = update_deferred
     return model
 
 
@@ -184,7 +184,7 @@ def recorded_runs(
         reason = f"cannot write the run folder ({error.strerror or error})"
         raise OSError(error.errno, reason, str(run_dir)) from None
     try:
-        with interrupts_raised():
+        with interrupts_raised(), interrupts_surfaced():
             for cfg, run_dir in zip(cfgs, run_dirs, strict=True):
                 write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
             results = body()

@@ -27,9 +27,11 @@ from hydra.utils import instantiate
 
 from bnnlv.data.module import Splits
 from bnnlv.data.toy import ToyHeteroscedastic
+from bnnlv.runs import cli
 from bnnlv.runs.checkpoints import load_checkpoint
 from bnnlv.runs.errors import describe
 from tests.cli_inprocess import TINY, run_bnnlv, run_fresh
+from tests.runs.test_interrupts import HalfMade
 
 
 def train(monkeypatch: pytest.MonkeyPatch, run_dir: Path, *overrides: str) -> int:
@@ -482,6 +484,19 @@ def test_an_interrupt_during_the_imports_is_one_line(
     assert "Traceback" not in out + err and "FakeTensor" not in out + err
     for run in (tmp_path / "outputs").glob("*"):
         assert metrics(run)["status"] == "interrupted"
+
+
+def test_an_interrupt_that_a_library_turned_into_an_error_is_still_one_interrupt_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C inside OmegaConf while Hydra composes the config: the library's cleanup failed on
+    its half-made node and raised an AttributeError in place of the interrupt. The user still
+    reads one ``interrupted`` line, with exit 130, not an ``error:`` line with exit 1."""
+    monkeypatch.setitem(cli.COMMANDS, "train", (HalfMade, "cut short"))
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["train"])
+    assert stopped.value.code == 130
+    assert capsys.readouterr().err == "bnnlv: interrupted by SIGINT\n"
 
 
 def test_resume_of_a_run_stopped_before_training_says_what_to_do(
