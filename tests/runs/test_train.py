@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from bnnlv.data.toy import ToyHeteroscedastic
 from bnnlv.model.lit_module import BNNLV
 from bnnlv.runs.checkpoints import load_checkpoint
-from bnnlv.runs.interrupts import interrupts_deferred
+from bnnlv.runs.interrupts import update_deferred
 from bnnlv.runs.train import build, len_epoch, train
 
 
@@ -29,7 +29,7 @@ def test_build_sizes_the_model_from_the_data(compose_train: Callable[..., DictCo
     assert shapes == [(1, 2, 8), (1, 8, 4), (1, 4, 1)]  # one replica
     assert len_epoch(data) == 1  # the default batch (560) exceeds the 70 training points
     # the runner hands the model its interrupt guard: an update's optimiser steps are not cut
-    assert model.update_guard is interrupts_deferred
+    assert model.update_guard is update_deferred
 
 
 def test_build_defaults_gamma_to_the_input_dimension(
