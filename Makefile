@@ -34,13 +34,13 @@ test-all: $(STAMP) ## every test, including those marked slow
 	$(BIN)/python -m pytest -q -m ""
 
 lint: $(STAMP) ## ruff check + format check + mypy
-	$(BIN)/ruff check bnnlv hydra_plugins tests scripts
-	$(BIN)/ruff format --check bnnlv hydra_plugins tests scripts
+	$(BIN)/ruff check bnnlv tests scripts
+	$(BIN)/ruff format --check bnnlv tests scripts
 	$(BIN)/mypy
 
 format: $(STAMP) ## ruff format and autofix
-	$(BIN)/ruff format bnnlv hydra_plugins tests scripts
-	$(BIN)/ruff check --fix bnnlv hydra_plugins tests scripts
+	$(BIN)/ruff format bnnlv tests scripts
+	$(BIN)/ruff check --fix bnnlv tests scripts
 
 bench: $(STAMP) ## speed and memory (ARGS='--device cuda', '--autograd', '--quick') → outputs/benchmarks/bench.md
 	$(BIN)/python scripts/bench.py $(ARGS)
