@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import torch
 
+from bnnlv.model import components as components_module
 from bnnlv.model.lit_module import BNNLV
 
 
@@ -44,6 +45,24 @@ def test_components_are_the_mixture_the_predictive_summarises(noise: str) -> Non
         torch.testing.assert_close(comp.noise_var, model.noise.log_var.exp().expand(4, 5, 9, 2))
     else:
         assert comp.noise_var.flatten(0, 2).std(dim=0).min() > 0  # σ per component and point
+
+
+@pytest.mark.parametrize("noise", ["homoscedastic", "heteroscedastic"])
+@pytest.mark.parametrize("rows", [1, 7])
+def test_components_in_blocks_of_rows_equal_one_pass(
+    noise: str, rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The network runs over the L·B rows a block at a time (rows = BLOCK_ELEMENTS / (n_w · the
+    widest layer, 6 here)): blocks of 1 row and of 7 (the last one ragged, 45 = 6·7 + 3) give
+    the components of one pass over all rows, from the same draws."""
+    model = _model(noise=noise)
+    x = torch.randn(9, 3, generator=_gen(1))
+    monkeypatch.setattr(components_module, "BLOCK_ELEMENTS", 2**30)
+    whole = model.components(x, 4, 5, _gen(7))
+    monkeypatch.setattr(components_module, "BLOCK_ELEMENTS", rows * 4 * 6)
+    blocked = model.components(x, 4, 5, _gen(7))
+    torch.testing.assert_close(blocked.mean, whole.mean, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(blocked.noise_var, whole.noise_var, rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("noise", ["homoscedastic", "heteroscedastic"])

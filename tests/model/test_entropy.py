@@ -12,6 +12,8 @@ import math
 import pytest
 import torch
 
+from bnnlv.model import entropy
+from bnnlv.model.energy import LOG_2PI
 from bnnlv.model.entropy import (
     NOISE_NODES,
     NOISE_WEIGHTS,
@@ -244,3 +246,48 @@ def test_rejects_bad_input(
 ) -> None:
     with pytest.raises(ValueError, match=match):
         entropy_decomposition(torch.zeros(shape), log_var, draws)
+
+
+def _unblocked_estimates(
+    f: torch.Tensor, log_noise_var: torch.Tensor, n_draws: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(total, epistemic) [B, D] as entropy_estimates computed them before it took the points in
+    blocks (one [3S, M, L, B, D] temporary, no clamp of the exponent): the oracle of the rewrite."""
+    n_weights, n_latent, batch, n_out = f.shape
+    n_comp = n_weights * n_latent
+    flat = f.reshape(n_comp, batch, n_out)
+    flat_log_var = log_noise_var.expand_as(f).reshape(n_comp, batch, n_out)
+    offset = torch.rand((1, batch, n_out), generator=generator)
+    rank = ((torch.arange(n_draws)[:, None, None] + offset) / n_draws * n_comp).long()
+    comp = flat.argsort(dim=0).gather(0, rank.clamp(max=n_comp - 1))
+    nodes = torch.tensor(NOISE_NODES)[:, None, None, None]
+    y = (flat.gather(0, comp) + flat_log_var.gather(0, comp).mul(0.5).exp() * nodes).flatten(0, 1)
+    log_var_lo = flat_log_var.amin(dim=0)
+    r = (y[:, None, None] - f) * log_noise_var.mul(-0.5).exp()
+    dens_w = (-0.5 * (r.square() + log_noise_var - log_var_lo)).exp().mean(dim=2)
+    dens_sum = dens_w.sum(dim=1)
+    log_p = (dens_sum / n_weights).log() - 0.5 * (LOG_2PI + log_var_lo)
+    post = dens_w / dens_sum[:, None]
+    kl = torch.xlogy(post, post).sum(dim=1) + math.log(n_weights)
+    weights = torch.tensor(NOISE_WEIGHTS).repeat_interleave(n_draws) / n_draws
+    return -torch.einsum("n,nbd->bd", weights, log_p), torch.einsum("n,nbd->bd", weights, kl)
+
+
+@pytest.mark.parametrize("noise", ["homoscedastic", "per component"])
+@pytest.mark.parametrize("block", [1, 5 * 48 * 24, 2**18])
+def test_estimates_equal_the_unblocked_computation(
+    noise: str, block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks of one row, of five rows with a ragged last one, and the default: the same figures
+    as the all-points-at-once formula (same draws), to float rounding, with components far enough
+    apart that the clamped exponents occur."""
+    monkeypatch.setattr(entropy, "BLOCK_ELEMENTS", block)
+    f = torch.randn(4, 6, 13, 2, generator=_gen(14)) * 4
+    log_var = torch.tensor([-3.0, -1.0])
+    if noise == "per component":
+        log_var = torch.randn(4, 6, 13, 2, generator=_gen(15)) - 3
+    ent = entropy_estimates(f, log_var, 16, _gen(16))
+    total, epistemic = _unblocked_estimates(f, log_var, 16, _gen(16))
+    torch.testing.assert_close(ent.total, total, rtol=0, atol=2e-6)
+    torch.testing.assert_close(ent.epistemic, epistemic, rtol=0, atol=2e-6)
+    assert (epistemic > 0.1).any()  # components overlap somewhere: not only the trivial limits
