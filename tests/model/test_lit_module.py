@@ -124,6 +124,7 @@ class _ReturnsZ(nn.Module):
     """A 'network' whose output is its last input column: the latent z it was given."""
 
     replicas = 1
+    bayesian_layers = (SimpleNamespace(weight_mean=torch.zeros(1, 1, 1)),)  # one output column
 
     def draw(self, n_samples: int, like: Tensor, generators: Any = None) -> SimpleNamespace:
         return SimpleNamespace(weights=[])
