@@ -13,6 +13,7 @@ SE = std(ddof = 0) / √n, as in the MC-dropout reference code.
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import os
 import subprocess
@@ -21,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -115,12 +117,40 @@ def compose_config(overrides: Sequence[str], config: str = "train") -> DictConfi
         return compose(config_name=config, overrides=list(overrides))
 
 
+def job_config(job: Job) -> DictConfig:
+    """The job's config, as :func:`compose_config` composes it with :data:`QUIET` first.
+
+    Hydra's compose takes about half a second and a UCI benchmark has a thousand jobs, most of
+    them differing only in integer run keys (``seed=3``, ``data.split=7``: RUN_KEYS of
+    bnnlv.runs.replicas): those are composed once without them, the keys then set on a copy,
+    in the order given. A key the config lacks falls back to Hydra's compose, and its error.
+    """
+    from bnnlv.runs.replicas import RUN_KEYS
+
+    run_keys = tuple(f"{key}=" for key in RUN_KEYS)
+    rest = [o for o in job.overrides if not o.startswith(run_keys)]
+    keys = [o.partition("=") for o in job.overrides if o.startswith(run_keys)]
+    if not all(value.lstrip("-").isdigit() for _, _, value in keys):
+        return compose_config([*QUIET, *job.overrides], job.config)
+    cfg = copy.deepcopy(_composed(job.config, (*QUIET, *rest)))
+    for key, _, value in keys:
+        if OmegaConf.select(cfg, key) is None:
+            return compose_config([*QUIET, *job.overrides], job.config)
+        OmegaConf.update(cfg, key, int(value))
+    return cfg
+
+
+@lru_cache(maxsize=256)
+def _composed(config: str, overrides: tuple[str, ...]) -> DictConfig:
+    return compose_config(overrides, config)
+
+
 def run_job(job: Job, root: Path) -> dict[str, Any]:
     """Run one job into ``root/<label>`` and return its metrics (status failed on error)."""
     from hydra.utils import get_method
 
     try:
-        cfg = compose_config([*QUIET, *job.overrides], job.config)
+        cfg = job_config(job)
         return get_method(job.runner)(cfg, root / job.label)
     except Exception as error:
         return failed(error)
@@ -139,7 +169,7 @@ def run_group(group: Sequence[Job], root: Path) -> list[dict[str, Any]]:
     else:
         from bnnlv.runs.train import train_replicas
 
-        cfgs = [compose_config([*QUIET, *job.overrides], job.config) for job in group]
+        cfgs = [job_config(job) for job in group]
         try:
             results = train_replicas(cfgs, [root / job.label for job in group])
         except Exception as error:  # recorded in every run's folder by train_replicas
@@ -162,7 +192,7 @@ def groups(jobs: Sequence[Job], together: bool = True) -> list[list[Job]]:
         key = job.label  # alone: a job of another command, a bad config, or no grouping
         if together and job.runner == TRAIN:
             try:
-                cfg = compose_config([*QUIET, *job.overrides], job.config)
+                cfg = job_config(job)
                 check_config(cfg)
                 key = group_key(cfg)
             except Exception:  # reported when the job runs alone

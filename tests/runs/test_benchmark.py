@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from bnnlv.runs import benchmark
 from bnnlv.runs.benchmark import (
     MODELS,
+    QUIET,
     Job,
     Stopwatch,
     choices,
@@ -19,6 +21,7 @@ from bnnlv.runs.benchmark import (
     format_mean_se,
     groups,
     int_list,
+    job_config,
     markdown_table,
     mean_se,
     parser,
@@ -62,6 +65,26 @@ def test_compose_config_applies_overrides() -> None:
     assert cfg.model.latent == "none" and list(cfg.model.hidden) == [7]
     for name in ("toy_bimodal", "uci", "csv"):
         assert compose_config([f"data={name}"]).data._target_.startswith("bnnlv.data.")
+
+
+def test_job_config_composes_once_for_jobs_that_differ_in_run_keys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    jobs = [Job("a", ("data=uci", "data.split=3", "seed=4")),
+            Job("b", ("data=wet_chicken", "seed=2", "data.noise_seed=2", "seed=5")),
+            Job("c", ("model=ensemble", "model.lr=1e-3"))]  # fmt: skip
+    for job in jobs:  # the same config as Hydra's compose of every override
+        assert job_config(job) == compose_config([*QUIET, *job.overrides])
+    job_config(Job("d", ("data=toy_bimodal",)))
+    composed: list[tuple[str, ...]] = []
+    monkeypatch.setattr(benchmark, "compose_config", lambda o, c: composed.append(tuple(o)))
+    for split in (5, 6):  # cached: no compose, its own split on a copy
+        cfg = job_config(Job("a", ("data=uci", f"data.split={split}", "seed=4")))
+        assert (cfg.data.split, cfg.seed) == (split, 4)
+    assert job_config(Job("a", ("data=uci", "seed=4"))).data.split == 0  # the cache untouched
+    assert composed == []
+    job_config(Job("d", ("data=toy_bimodal", "data.split=3")))  # no such key: Hydra's compose
+    assert composed == [(*QUIET, "data=toy_bimodal", "data.split=3")]
 
 
 def test_run_jobs_trains_and_reports_failures(tmp_path: Path) -> None:
