@@ -33,3 +33,16 @@ def grouped_and_alone(
         monkeypatch.setattr(sys, "argv", ["script", *argv, "--out", str(folder), *option])
         script.main()
     return folders
+
+
+def refusal(
+    script: ModuleType, argv: Sequence[str], out: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> str:  # fmt: skip
+    """``script.main()`` with ``argv`` must stop with exit 2, writing nothing under ``out``:
+    its message."""
+    monkeypatch.setattr(sys, "argv", ["script", *argv, "--out", str(out)])
+    with pytest.raises(SystemExit) as stop:
+        script.main()
+    assert stop.value.code == 2 and not any(out.iterdir())
+    return capsys.readouterr().err

@@ -11,7 +11,7 @@ from types import ModuleType
 
 import pytest
 
-from tests.scripts.conftest import load_script
+from tests.scripts.conftest import load_script, refusal
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +39,8 @@ def test_replicas_below_one_are_refused(
     bench: ModuleType, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
 ) -> None:  # fmt: skip
-    monkeypatch.setattr(sys, "argv", ["x", "--replicas", "0,2", "--out", str(tmp_path)])
-    with pytest.raises(SystemExit) as stop:
-        bench.main()
-    assert stop.value.code == 2 and "every R must be ≥ 1, got [0, 2]" in capsys.readouterr().err
-    assert not any(tmp_path.iterdir())
+    error = refusal(bench, ["--replicas", "0,2"], tmp_path, monkeypatch, capsys)
+    assert "every R must be ≥ 1, got [0, 2]" in error
 
 
 def test_tiny_run_writes_a_row_per_r(

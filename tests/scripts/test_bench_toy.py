@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -14,7 +13,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from bnnlv.runs.benchmark import compose_config
-from tests.scripts.conftest import grouped_and_alone, load_script
+from tests.scripts.conftest import grouped_and_alone, load_script, refusal
 
 # row → the (latent, noise, stochastic layers) it must compose to
 EXPECTED = {
@@ -88,12 +87,8 @@ def test_unknown_row_or_data_set_is_refused(
     bench_toy: ModuleType, flag: str, value: str, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str], tmp_path: Path,
 ) -> None:  # fmt: skip
-    monkeypatch.setattr(sys, "argv", ["bench_toy.py", flag, value, "--out", str(tmp_path)])
-    with pytest.raises(SystemExit) as stop:
-        bench_toy.main()
-    assert stop.value.code == 2
-    assert f"{value.split(',')[-1]!r}; choose from" in capsys.readouterr().err
-    assert not any(tmp_path.iterdir())
+    error = refusal(bench_toy, [flag, value], tmp_path, monkeypatch, capsys)
+    assert f"{value.split(',')[-1]!r}; choose from" in error
 
 
 def tables(text: str) -> list[str]:

@@ -11,7 +11,7 @@ from types import ModuleType
 import pytest
 
 from bnnlv.runs.benchmark import MODELS
-from tests.scripts.conftest import load_script
+from tests.scripts.conftest import load_script, refusal
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +43,8 @@ def test_unknown_row_is_refused(
     bench: ModuleType, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
 ) -> None:  # fmt: skip
-    monkeypatch.setattr(sys, "argv", ["x", "--models", "bnn_lv,gp", "--out", str(tmp_path)])
-    with pytest.raises(SystemExit) as stop:
-        bench.main()
-    assert stop.value.code == 2 and "unknown model row 'gp'" in capsys.readouterr().err
-    assert not any(tmp_path.iterdir())
+    error = refusal(bench, ["--models", "bnn_lv,gp"], tmp_path, monkeypatch, capsys)
+    assert "unknown model row 'gp'" in error
 
 
 def test_tiny_run_trains_the_seeds_together(
