@@ -1,12 +1,11 @@
 """The figures of ``bnnlv active``: a run's learning curve and where its picks fell, and the
 learning curves of a sweep (mean ± standard error over seeds, one line per setting).
 
-Arrays are in ORIGINAL units. Each figure is rendered in memory and written atomically.
+Arrays are in ORIGINAL units. Each figure is written atomically (bnnlv.report.plots.save_figure).
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -17,16 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bnnlv.report.plots import DPI
-from bnnlv.runs.results import write_bytes
-
-
-def save_figure(fig: plt.Figure, path: Path) -> None:
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, dpi=DPI, format="png")
-    plt.close(fig)
-    write_bytes(path, buffer.getvalue())
+from bnnlv.report.plots import save_figure
 
 
 def plot_learning_curve(

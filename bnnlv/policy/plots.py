@@ -17,6 +17,7 @@ import torch
 
 from bnnlv.data.wet_chicken import LENGTH, WIDTH
 from bnnlv.policy.network import Policy
+from bnnlv.report.plots import save_figure
 from bnnlv.runs.sweep import Summary
 
 GRID = 15  # arrows per side of the action field
@@ -61,9 +62,7 @@ def plot_policy(
     trace.set(xlabel="epoch", ylabel="average reward per step, −(l − y')",
               title="Reward the model promises against the true system's")  # fmt: skip
     trace.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
 
 
 def plot_risk_return(summary: Summary, keys: list[str], sweep_dir: Path) -> str | None:
@@ -89,7 +88,5 @@ def plot_risk_return(summary: Summary, keys: list[str], sweep_dir: Path) -> str 
         ax.set(xlabel=f"{name} of the summed cost under the model (cost units)",
                title=f"Return against {name}")  # fmt: skip
     axes[0].set_ylabel("true average reward per step (mean ± s.e. over seeds)")
-    fig.tight_layout()
-    fig.savefig(sweep_dir / RISK_RETURN_FILE, dpi=90)
-    plt.close(fig)
+    save_figure(fig, sweep_dir / RISK_RETURN_FILE, dpi=90)
     return RISK_RETURN_FILE

@@ -22,6 +22,8 @@ import pandas as pd
 from matplotlib import ticker
 from matplotlib.axis import Axis
 
+from bnnlv.report.files import atomic_write
+
 DPI = 100
 
 
@@ -36,11 +38,14 @@ def log_axis(axis: Axis, low: float, high: float) -> None:
     axis.set_minor_formatter(ticker.NullFormatter())
 
 
-def save_figure(fig: plt.Figure, path: Path) -> None:
-    """Lay out, write at :data:`DPI` and close."""
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+def save_figure(fig: plt.Figure, path: Path, dpi: int = DPI) -> None:
+    """Lay out, write at ``dpi`` (whole or not at all: bnnlv.report.files) and close."""
+    try:
+        fig.tight_layout()
+        image_format = path.suffix.lstrip(".") or "png"
+        atomic_write(path, partial(fig.savefig, dpi=dpi, format=image_format), mode="wb")
+    finally:
+        plt.close(fig)
 
 
 def plot_data(

@@ -25,9 +25,10 @@ import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from bnnlv.model.lit_module import BNNLV, optimiser_updates
+from bnnlv.report.files import file_mode, temporary_sibling
 from bnnlv.runs.interrupts import RunInterrupted, interrupts_deferred
 from bnnlv.runs.replicas import split_checkpoint
-from bnnlv.runs.results import file_mode, temporary_sibling, write_torch
+from bnnlv.runs.results import write_torch
 
 LAST = "last.ckpt"
 

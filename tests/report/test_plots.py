@@ -167,3 +167,27 @@ def test_plot_diagnostics_for_two_outputs(tmp_path: Path, with_oracle: bool) -> 
     oracle = nll - 0.1 if with_oracle else None
     plots.plot_diagnostics(y, mean, std, nll, ["a", "b"], tmp_path / "diag.png", oracle)
     _assert_png(tmp_path / "diag.png")
+
+
+def test_a_figure_is_written_whole_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An interrupt while matplotlib writes the PNG leaves the previous figure and no temporary
+    file; the figure is closed either way."""
+    path = tmp_path / "fit.png"
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    plots.save_figure(fig, path)
+    before = path.read_bytes()
+    assert before.startswith(b"\x89PNG") and not plt.fignum_exists(fig.number)
+
+    def cut(self: Figure, handle: object, **kwargs: object) -> None:
+        handle.write(b"\x89PNG half")  # type: ignore[attr-defined]
+        raise KeyboardInterrupt
+
+    fig, _ = plt.subplots()
+    monkeypatch.setattr(Figure, "savefig", cut)
+    with pytest.raises(KeyboardInterrupt):
+        plots.save_figure(fig, path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["fit.png"]
+    assert not plt.fignum_exists(fig.number)

@@ -3,34 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from bnnlv.runs import results
-from bnnlv.runs.results import (
-    current_umask,
-    read_metrics,
-    write_bytes,
-    write_csv,
-    write_json,
-    write_text,
-    write_torch,
-)
-
-
-@contextmanager
-def umask(mask: int) -> Iterator[None]:
-    """The process umask set to ``mask`` inside, restored after."""
-    previous = os.umask(mask)
-    try:
-        yield
-    finally:
-        os.umask(previous)
+from bnnlv.runs.results import read_metrics, write_csv, write_json, write_text, write_torch
+from tests.report.test_files import umask
 
 
 def test_write_json_is_atomic_and_flat(tmp_path: Path) -> None:
@@ -62,13 +41,6 @@ def test_write_csv_and_text(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "predictions.csv"]
 
 
-def test_write_bytes_is_atomic(tmp_path: Path) -> None:
-    write_bytes(tmp_path / "figure.png", b"\x89PNG first")
-    write_bytes(tmp_path / "figure.png", b"\x89PNG\r\n")
-    assert (tmp_path / "figure.png").read_bytes() == b"\x89PNG\r\n"  # binary: no newline change
-    assert [p.name for p in tmp_path.iterdir()] == ["figure.png"]
-
-
 def test_read_metrics_of_a_folder_without_metrics(tmp_path: Path) -> None:
     assert read_metrics(tmp_path) == {}
 
@@ -83,17 +55,6 @@ def test_result_files_get_the_mode_an_ordinary_open_gives(tmp_path: Path, mask: 
         (tmp_path / "plain.txt").write_text("made by open()")
     modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
     assert modes == dict.fromkeys(modes, 0o666 & ~mask) and len(modes) == 4
-
-
-@pytest.mark.parametrize("mask", [0o022, 0o077])
-def test_current_umask_reads_without_proc_too(
-    mask: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with umask(mask):
-        assert current_umask() == mask
-        monkeypatch.setattr(results, "PROC_STATUS", tmp_path / "absent")
-        assert current_umask() == mask
-        assert current_umask() == mask  # reading it left it as it was
 
 
 def test_write_torch_is_atomic_and_loads_safely(tmp_path: Path) -> None:
