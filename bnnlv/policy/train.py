@@ -128,7 +128,7 @@ def train_policy(
                 checkpoints.save()
     except BaseException as error:
         checkpoints.stopped_at = (epoch, epoch * settings.steps_per_epoch + step)
-        if isinstance(error, KeyboardInterrupt) or interrupt_behind(error) is not None:
+        if interrupt_behind(error) is not None:  # an interrupt, or an error it caused
             checkpoints.save()
         raise
     checkpoints.mark(policy, optimiser, rows)

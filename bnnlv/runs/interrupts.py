@@ -55,11 +55,10 @@ class _Gate:
         self.active = False
         self.depth = 0  # nesting of deferred blocks
         self.caught: list[int] = []  # signals received inside a deferred block
-        self.stopping = False  # an interrupt has been raised: ignore later signals
-        self.raised: RunInterrupted | None = None  # that interrupt
+        self.raised: RunInterrupted | None = None  # the interrupt raised: ignore later signals
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
-        if self.stopping:
+        if self.raised is not None:
             return
         if self.depth:
             self.caught.append(signum)
@@ -70,7 +69,6 @@ class _Gate:
         self._raise(signum)
 
     def _raise(self, signum: int) -> None:
-        self.stopping = True
         self.raised = RunInterrupted(signal.Signals(signum).name)
         raise self.raised
 
@@ -79,7 +77,7 @@ class _Gate:
 
     def __exit__(self, *exc_info: object) -> None:
         self.depth -= 1
-        if self.depth == 0 and self.caught and not self.stopping:
+        if self.depth == 0 and self.caught and self.raised is None:
             signum = self.caught[0]
             self.caught.clear()
             self._raise(signum)
@@ -127,7 +125,7 @@ def interrupts_raised() -> Iterator[None]:
         yield
         return
     previous = [signal.getsignal(s) for s in SIGNALS]
-    _GATE.depth, _GATE.caught, _GATE.stopping, _GATE.raised = 0, [], False, None
+    _GATE.depth, _GATE.caught, _GATE.raised = 0, [], None
     _GATE.active = True
     for s in SIGNALS:
         signal.signal(s, _GATE)
@@ -155,7 +153,16 @@ def interrupt_behind(error: BaseException) -> RunInterrupted | None:
             return as_run_interrupted(cause)
         seen.add(id(cause))
         cause = cause.__cause__ or cause.__context__
+    return _raised_in_this_command()
+
+
+def _raised_in_this_command() -> RunInterrupted | None:
     return _GATE.raised if _GATE.active else None
+
+
+def _again(stop: RunInterrupted) -> RunInterrupted:
+    """A fresh exception for ``stop``, to raise it a second time."""
+    return RunInterrupted(stop.signal_name, stop.epoch, stop.step)
 
 
 @contextmanager
@@ -168,16 +175,16 @@ def interrupts_surfaced() -> Iterator[None]:
         stop = interrupt_behind(error)
         if stop is None:
             raise
-        raise RunInterrupted(stop.signal_name, stop.epoch, stop.step) from error
+        raise _again(stop) from error
 
 
 def update_deferred() -> AbstractContextManager[object]:
     """:func:`interrupts_deferred` for one training update, after raising again an interrupt that
     was raised and then swallowed: no update follows an interrupt. (Python only prints an
     exception raised in a finaliser, and a library may catch BaseException.)"""
-    stop = _GATE.raised if _GATE.active else None
+    stop = _raised_in_this_command()
     if stop is not None:
-        raise RunInterrupted(stop.signal_name, stop.epoch, stop.step)
+        raise _again(stop)
     return interrupts_deferred()
 
 
