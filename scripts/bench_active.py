@@ -8,8 +8,10 @@
 mixture, untrained: the cost does not depend on the weights; best of 3) and the whole default
 ``bnnlv active`` command, and writes outputs/benchmarks/active_speed.md.
 
-One ``bnnlv active -m`` sweep per data set (acquisition × seed, one process, jobs one after the
-other), each ending in the sweep summary with its learning curves (mean ± s.e. over seeds) and
+One ``bnnlv active -m`` sweep per data set (acquisition × seed, one process), the seeds of each
+acquisition going through their rounds together (``launcher=replicas``: one fit of all the seeds'
+replicas a round; ``--no-group``: every job alone, one after the other), each ending in the
+sweep summary with its learning curves (mean ± s.e. over seeds) and
 areas under the test-NLL curve. The protocol (PROTOCOL below) is the same for every acquisition:
 a fresh pool from the generator, the same initial set per seed. Writes outputs/benchmarks/
 active.md and active_<data set>.png; the sweeps stay in outputs/benchmarks/active/<data set>/.
@@ -67,14 +69,16 @@ REPEATS = 3
 
 
 def run_sweep(sweep_dir: Path, data: str, seeds: list[int], acquisitions: list[str],
-              extra: list[str]) -> pd.DataFrame:  # fmt: skip
-    """Run the sweep (unless its summary exists) and return its summary.csv."""
+              extra: list[str], group: bool = True) -> pd.DataFrame:  # fmt: skip
+    """Run the sweep (unless its summary exists; ``group``: each acquisition's seeds together)
+    and return its summary.csv."""
     if not (sweep_dir / "summary.csv").is_file():
         shutil.rmtree(sweep_dir, ignore_errors=True)
         try:
             bnnlv_main(["active", "-m", f"data={data}",
                         f"active.acquisition={','.join(acquisitions)}",
                         f"seed={','.join(map(str, seeds))}", *PROTOCOL, *extra,
+                        *(["launcher=replicas"] if group else []),
                         f"hydra.sweep.dir={sweep_dir}"])  # fmt: skip
         except SystemExit as stop:
             if stop.code:
@@ -165,7 +169,7 @@ def main() -> None:
     sections = []
     for data in args.datasets.split(","):
         sweep_dir = args.out / "active" / data
-        jobs = run_sweep(sweep_dir, data, args.seeds, acquisitions, extra)
+        jobs = run_sweep(sweep_dir, data, args.seeds, acquisitions, extra, args.group)
         jobs = jobs[jobs["status"] == "ok"]
         by_acquisition = {
             a: jobs[jobs["active.acquisition"] == a].set_index("seed") for a in acquisitions
@@ -191,12 +195,17 @@ def main() -> None:
         if (sweep_dir / "learning_curves.png").is_file():
             shutil.copyfile(sweep_dir / "learning_curves.png", figure)
         sections.append(f"## {data}\n\n{table}\n\n![learning curves]({figure.name})\n")
+    how = (
+        "each acquisition's seeds trained together, fit s the shared fit of each round"
+        if args.group
+        else "every run alone, --no-group"
+    )
     text = (
         "# Active-learning benchmark\n\n"
         "Area under the test-NLL curve per labelled point (nats, original units, lower is "
         f"better), mean ± s.e. over seeds {args.seeds}; differences are paired by seed. "
         f"Protocol: {' '.join(PROTOCOL)} {' '.join(extra)}. "
-        f"Wall time {clock.minutes():.1f} min.\n\n" + "\n".join(sections)
+        f"Wall time {clock.minutes():.1f} min ({how}).\n\n" + "\n".join(sections)
     )
     write_report("active", text, args.out)
 

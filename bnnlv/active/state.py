@@ -12,7 +12,8 @@ A checkpoint is saved when a round's fit stops (finished, interrupted, or every
 ``fitted_round == len(rows)`` means round ``len(rows)`` had begun its fit (continue it from the
 checkpoint); ``fitted_round == len(rows) − 1`` means that round is complete and the next one
 starts afresh (warm-started from the checkpoint's model). Every entry loads with
-``torch.load(weights_only=True)``.
+``torch.load(weights_only=True)``. Runs trained together (bnnlv.active.loop) save one checkpoint
+each, the one a run alone would have saved, so that ``resume=`` continues a run alone.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch
 from torch import Tensor
 
 from bnnlv.runs.checkpoints import load_checkpoint
+from bnnlv.runs.replicas import PER_RUN
 
 KEY = "bnnlv_active"
 
@@ -50,19 +52,29 @@ class LoopState:
 
 
 class ActiveState(L.Callback):
-    """Writes the :class:`LoopState` into every checkpoint its trainer saves."""
+    """Writes the :class:`LoopState` of each run trained into every checkpoint its trainer
+    saves (several: one per run, split into the runs' checkpoints by
+    bnnlv.runs.replicas.split_checkpoint)."""
 
-    def __init__(self, state: LoopState) -> None:
-        self.state = state
+    def __init__(self, states: list[LoopState]) -> None:
+        self.states = states
 
     def on_save_checkpoint(
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
-        checkpoint[KEY] = {
-            "fitted_round": self.state.fitted_round,
-            "labelled": torch.tensor(self.state.labelled, dtype=torch.int64),
-            "rows": [dict(row) for row in self.state.rows],
-        }
+        entries = [_entry(state) for state in self.states]
+        if len(entries) == 1:
+            checkpoint[KEY] = entries[0]
+        else:
+            checkpoint[PER_RUN] = checkpoint.get(PER_RUN, {}) | {KEY: entries}
+
+
+def _entry(state: LoopState) -> dict[str, Any]:
+    return {
+        "fitted_round": state.fitted_round,
+        "labelled": torch.tensor(state.labelled, dtype=torch.int64),
+        "rows": [dict(row) for row in state.rows],
+    }
 
 
 class SavedLoop:

@@ -143,6 +143,12 @@ class RunCheckpoints(L.Callback):
             if self._first_update is not None and step > self._first_update:
                 self.save(trainer, pl_module)
 
+    def keep(self, runs: Sequence[int]) -> None:
+        """From now on save only the checkpoints of ``runs`` (indices into the current runs),
+        the runs a model holds once the others stopped (a diverged run of bnnlv active)."""
+        self.paths = [self.paths[g] for g in runs]
+        self.path = self.paths[0]
+
     def save(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Every run's checkpoint, but a diverged run's (its last good one stands)."""
         diverged = set(pl_module.diverged.by_run()) if isinstance(pl_module, BNNLV) else set()

@@ -1,13 +1,16 @@
 """``launcher=replicas``: a sweep's jobs that differ only in ``seed`` / ``data.split`` /
 ``data.noise_seed`` (bnnlv.runs.replicas.RUN_KEYS) trained together in one process, on the
-model's replica axis (bnnlv.runs.train.train_replicas).
+model's replica axis: ``bnnlv train``'s (bnnlv.runs.train.train_replicas) and ``bnnlv active``'s
+(bnnlv.active.app.run_group: the runs go through their rounds together).
 
 Every job first goes through Hydra's own job set-up as with the default launcher (its folder,
-``.hydra/`` with its overrides, its config checked by :func:`bnnlv.runs.train_app.prepared`);
-then the jobs whose configs are equal but for those keys (bnnlv.runs.replicas.group_key) train as
-one group, and each job's folder gets what ``bnnlv train`` writes for it alone, to float rounding.
-A job alone in its group, or one that resumes a run, trains as ``bnnlv train`` does. A job
-whose config is bad, or whose replica diverges, fails alone; the sweep's summary is unchanged.
+``.hydra/`` with its overrides, its config checked by the command's ``prepared``, such as
+:func:`bnnlv.runs.train_app.prepared`); then the jobs whose configs are equal but for those keys
+(bnnlv.runs.replicas.group_key) train as one group, and each job's folder gets what the command
+writes for it alone, to float rounding. A job alone in its group, or one that resumes a run, runs
+as the command alone does. A job whose config is bad, or whose replica diverges, fails alone; the
+sweep's summary is unchanged. Other commands (``bnnlv policy``) are refused: their jobs are not
+runs of one model.
 
 Hydra only loads launchers from its ``hydra_plugins`` package: the class Hydra instantiates is
 ``hydra_plugins.bnnlv_replicas.replicas_launcher.ReplicasLauncher``, a subclass of
@@ -21,18 +24,36 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
+from hydra.utils import get_method
 from omegaconf import DictConfig, open_dict
 
 from bnnlv.runs import job
 from bnnlv.runs.cli import relaunchable
-from bnnlv.runs.train_app import prepared, reported
 
 log = logging.getLogger(__name__)
+
+
+class Command(NamedTuple):
+    """What the launcher calls for the jobs of one command (dotted names, imported when used:
+    a command's package may import this one)."""
+
+    prepared: str  # cfg → the job's config, checked (before torch is imported)
+    runs: str  # (cfgs, run_dirs) → each run's metrics, the runs made together
+    reported: str  # (metrics or None, run_dir) → the job's return value; prints its line
+
+
+# the commands whose jobs train together, by Hydra job name (hydra.job.name of their config)
+COMMANDS = {
+    "train": Command("bnnlv.runs.train_app.prepared", "bnnlv.runs.train.train_replicas",
+                     "bnnlv.runs.train_app.reported"),
+    "active": Command("bnnlv.active.app.prepared", "bnnlv.active.app.run_group",
+                      "bnnlv.active.app.reported"),
+}  # fmt: skip
 
 
 class Prepared:
@@ -56,11 +77,20 @@ class GroupingLauncher(Launcher):
     def __init__(self) -> None:
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
+        self.command = COMMANDS["train"]
+        self.name = "train"
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
         self.config, self.hydra_context = config, hydra_context
+        self.name = str(config.hydra.job.name)
+        if self.name not in COMMANDS:
+            raise ValueError(
+                f"launcher=replicas trains the jobs of bnnlv {' and bnnlv '.join(COMMANDS)}, "
+                f"not of bnnlv {self.name}: drop launcher=replicas"
+            )
+        self.command = COMMANDS[self.name]
 
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
@@ -81,7 +111,7 @@ class GroupingLauncher(Launcher):
         for ready_job in jobs:
             groups.setdefault(ready_job.key, []).append(ready_job)
         for group in groups.values():
-            train_group(group)
+            train_group(group, self.name, self.command)
         return returns
 
     def _prepare(self, idx: int, overrides: Sequence[str]) -> tuple[JobReturn, list[Prepared]]:
@@ -93,6 +123,7 @@ class GroupingLauncher(Launcher):
         with open_dict(sweep_config):
             sweep_config.hydra.job.id = sweep_config.hydra.job.num = idx
         checked: list[tuple[DictConfig, Path]] = []
+        prepared = get_method(self.command.prepared)
 
         def task(cfg: DictConfig) -> None:
             from hydra.core.hydra_config import HydraConfig
@@ -109,24 +140,25 @@ class GroupingLauncher(Launcher):
         return returned, [Prepared(cfg, run_dir, returned) for cfg, run_dir in checked]
 
 
-def train_group(group: Sequence[Prepared]) -> None:
-    """Train the jobs of one group together (one alone as ``bnnlv train``); each job's outcome
-    reported as its own (bnnlv.runs.job.run_job) and its validation NLL set as its return."""
-    from bnnlv.runs.train import train_replicas  # torch and Lightning: once a config is good
+def train_group(group: Sequence[Prepared], name: str, command: Command) -> None:
+    """Train the jobs of one group of command ``name`` together (one alone as the command runs
+    it); each job's outcome reported as its own (bnnlv.runs.job.run_job) and its return (train's
+    validation NLL) set."""
+    runs = get_method(command.runs)  # torch and Lightning: once a config is good
 
     job.freeze_imports()
-    relaunchable("train")
+    relaunchable(name)
     cfgs, run_dirs = [j.cfg for j in group], [j.run_dir for j in group]
     outcomes: list[Any]
     try:
-        outcomes = list(train_replicas(cfgs, run_dirs))
+        outcomes = list(runs(cfgs, run_dirs))
     except (Exception, KeyboardInterrupt) as error:  # recorded in every folder
         # reported below through each job's run_job: a failure per job, an interrupt once
         outcomes = [error] * len(group)
     for ready_job, outcome in zip(group, outcomes, strict=True):
         with _as_job(ready_job.returned):
             metrics = job.run_job(ready_job.run_dir, partial(_returned, outcome), resumed=False)
-        ready_job.returned.return_value = reported(metrics, ready_job.run_dir)
+        ready_job.returned.return_value = get_method(command.reported)(metrics, ready_job.run_dir)
 
 
 @contextmanager

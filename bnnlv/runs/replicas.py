@@ -22,6 +22,9 @@ from bnnlv.runs.state import KEY
 
 # what may differ between runs trained together: the run's seed, and which rows it trains on
 RUN_KEYS = ("seed", "data.split", "data.noise_seed")
+# a checkpoint entry {name: [run 0's value, run 1's, …]}: entries that a command's callbacks keep
+# per run (bnnlv active's loop state), each run's checkpoint getting its own as ``name``
+PER_RUN = "bnnlv_per_run"
 
 
 def check_group(cfgs: Sequence[DictConfig]) -> None:
@@ -58,8 +61,9 @@ def split_checkpoint(checkpoint: Mapping[str, Any], runs: int) -> list[dict[str,
 
     Every replica-shaped tensor (the state dict, the optimisers' moments and row counts) is cut
     along its first axis (model.replicas.split_state); run g gets its members' seeds, its own
-    data state (``bnnlv.runs``) and its replicas' entries of the position (their generators'
-    and shuffling states, their running sums). Everything else is the same for every run.
+    data state (``bnnlv.runs``), its replicas' entries of the position (their generators'
+    and shuffling states, their running sums) and its value of each :data:`PER_RUN` entry.
+    Everything else is the same for every run.
     The tensors are copies, so that a run's file holds its own block only.
     """
     hyper = dict(checkpoint["hyper_parameters"])
@@ -67,10 +71,14 @@ def split_checkpoint(checkpoint: Mapping[str, Any], runs: int) -> list[dict[str,
     states = split_state(checkpoint["state_dict"], runs)
     state = checkpoint[KEY]
     position = state["position"]
+    per_run: Mapping[str, Sequence[Any]] = checkpoint.get(PER_RUN, {})
+    if any(len(values) != runs for values in per_run.values()):
+        raise ValueError(f"a checkpoint of {runs} runs has a {PER_RUN} entry of another length")
     parts = []
     for g in range(runs):
         block = slice(g * members, (g + 1) * members)
-        part = dict(checkpoint)
+        part = {name: value for name, value in checkpoint.items() if name != PER_RUN}
+        part |= {name: values[g] for name, values in per_run.items()}
         part["state_dict"] = {name: tensor.clone() for name, tensor in states[g].items()}
         part["hyper_parameters"] = hyper | {"seeds": list(hyper["seeds"][block])}
         part["optimizer_states"] = [

@@ -139,12 +139,23 @@ def train_replicas(cfgs: Sequence[DictConfig], run_dirs: Sequence[Path]) -> list
     others train on; a failure of the whole (a bad config, an interrupt, every run diverged) is
     recorded in every run's ``metrics.json`` and raised.
     """
+    return recorded_group(cfgs, run_dirs, lambda checkpoints: _train(cfgs, run_dirs, checkpoints))
+
+
+def recorded_group(
+    cfgs: Sequence[DictConfig],
+    run_dirs: Sequence[Path],
+    body: Callable[[RunCheckpoints], list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """:func:`recorded_runs` of runs made together by ``body``, which saves each run's
+    checkpoint in ``<run_dirs[g]>/checkpoints`` through the :class:`RunCheckpoints` it is
+    given (every ``checkpoint_every`` epochs, and on interrupt)."""
     if len(cfgs) != len(run_dirs):
         raise ValueError(f"{len(cfgs)} run configs but {len(run_dirs)} run folders")
     every = cfgs[0].get("checkpoint_every")
     checkpoints = RunCheckpoints([run_dir / "checkpoints" for run_dir in run_dirs], every)
     stops = [checkpoints.run(g) for g in range(len(run_dirs))]
-    return recorded_runs(cfgs, run_dirs, stops, lambda: _train(cfgs, run_dirs, checkpoints))
+    return recorded_runs(cfgs, run_dirs, stops, lambda: body(checkpoints))
 
 
 class StopPoint(Protocol):

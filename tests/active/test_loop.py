@@ -31,6 +31,18 @@ def without_timings(table: pd.DataFrame) -> pd.DataFrame:
     return table.drop(columns=[c for c in table.columns if c.endswith("_seconds")])
 
 
+def stop_in_round_1_fit(patch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C when the second epoch of round 1's fit (10 labelled points) begins."""
+    start_epoch = BNNLV.on_train_epoch_start
+
+    def stop(self: BNNLV) -> None:
+        if self.n_train == 10 and self.current_epoch == 1:
+            raise KeyboardInterrupt
+        start_epoch(self)
+
+    patch.setattr(BNNLV, "on_train_epoch_start", stop)
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("active") / "run"
@@ -73,12 +85,28 @@ def test_warm_start_copies_the_parameters_and_the_old_latent_rows() -> None:
     old = BNNLV(1, 1, 5, 5, hidden=[4])
     new = BNNLV(1, 1, 8, 8, hidden=[4])
     fresh_rows = new.latent.table.weight[5:].detach().clone()  # type: ignore[union-attr]
-    warm_start(new, old.state_dict())
+    warm_start(new, [old.state_dict()])
     for name, value in old.state_dict().items():
         assert torch.equal(new.state_dict()[name][: value.shape[0]], value)
     assert torch.equal(new.latent.table.weight[5:], fresh_rows)  # type: ignore[union-attr]
     with pytest.raises(ValueError, match="cannot warm-start network"):
-        warm_start(BNNLV(1, 1, 8, 8, hidden=[6]), old.state_dict())
+        warm_start(BNNLV(1, 1, 8, 8, hidden=[6]), [old.state_dict()])
+
+
+def test_warm_start_of_runs_together_gives_each_run_its_own_previous_round() -> None:
+    """Two runs on one replica axis: run g's block of every tensor is what warm_start gives a
+    model of run g alone."""
+    olds = [BNNLV(1, 1, 5, 5, hidden=[4], seeds=[seed]) for seed in (3, 4)]
+    together = BNNLV(1, 1, 8, 8, hidden=[4], seeds=[0, 1])
+    alone = together.split_runs()
+    warm_start(together, [old.state_dict() for old in olds])
+    for run, old in zip(alone, olds, strict=True):
+        warm_start(run, [old.state_dict()])
+    for g, run in enumerate(together.split_runs()):
+        for name, value in run.state_dict().items():
+            assert torch.equal(value, alone[g].state_dict()[name]), name
+    with pytest.raises(ValueError, match="split into 3 runs"):
+        warm_start(together, [olds[0].state_dict()] * 3)
 
 
 @pytest.mark.parametrize("retrain", ["scratch", "warm"])
@@ -92,14 +120,7 @@ def test_resume_after_an_interrupt_equals_an_uninterrupted_run(
     assert run_bnnlv(monkeypatch, "active", *overrides, f"hydra.run.dir={whole}") == 0
     with monkeypatch.context() as patch:
         if retrain == "scratch":
-            start_epoch = BNNLV.on_train_epoch_start
-
-            def stop(self: BNNLV) -> None:
-                if self.n_train == 10 and self.current_epoch == 1:
-                    raise KeyboardInterrupt
-                start_epoch(self)
-
-            patch.setattr(BNNLV, "on_train_epoch_start", stop)
+            stop_in_round_1_fit(patch)
         else:
             acquire = loop.acquire
 

@@ -218,3 +218,11 @@ def test_an_interrupt_before_the_fits_first_update_saves_nothing(
     hook(callback, "on_exception", FakeTrainer(4, 8), KeyboardInterrupt())
     assert callback.saved is None and callback.interrupt is not None
     assert callback.stopped_at == (4, 8)
+
+
+def test_keep_narrows_the_saved_runs_to_those_still_training(tmp_path: Path) -> None:
+    checkpoints = RunCheckpoints([tmp_path / "a", tmp_path / "b", tmp_path / "c"], None)
+    checkpoints.keep([0, 2])
+    assert checkpoints.paths == [tmp_path / "a" / LAST, tmp_path / "c" / LAST]
+    checkpoints.keep([1])  # indices into the runs kept before
+    assert checkpoints.paths == [tmp_path / "c" / LAST] and checkpoints.path == checkpoints.paths[0]

@@ -52,3 +52,15 @@ def test_seeds_train_together_and_each_job_matches_its_run_alone(
             assert got[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
     pd.testing.assert_frame_equal(pd.read_csv(sweep / "2" / "predictions.csv"),
                                   pd.read_csv(alone / "predictions.csv"), rtol=1e-4)  # fmt: skip
+
+
+def test_a_command_whose_jobs_are_not_runs_of_one_model_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = run_bnnlv(monkeypatch, "policy", "-m", "seed=0,1", "launcher=replicas",
+                     f"hydra.sweep.dir={tmp_path / 'sweep'}")  # fmt: skip
+    assert code == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "bnnlv: error: launcher=replicas trains the jobs of bnnlv train and bnnlv active, not of "
+        "bnnlv policy: drop launcher=replicas"
+    ]

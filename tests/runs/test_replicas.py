@@ -16,7 +16,8 @@ from omegaconf import DictConfig
 
 from bnnlv.model.lit_module import BNNLV
 from bnnlv.runs.checkpoints import load_checkpoint
-from bnnlv.runs.replicas import check_group
+from bnnlv.runs.replicas import PER_RUN, check_group, split_checkpoint
+from bnnlv.runs.state import KEY
 from bnnlv.runs.train import train, train_replicas
 from tests.cli_inprocess import TINY, run_bnnlv, stopping_at_epoch
 
@@ -144,3 +145,26 @@ def test_only_runs_that_differ_in_seed_split_or_data_draw_train_together(
         check_group([compose_train("resume=a"), compose_train("resume=b")])
     with pytest.raises(ValueError, match=r"^2 run configs but 1 run folders$"):
         train_replicas([compose_train(), compose_train()], [Path("one")])
+
+
+def test_a_per_run_entry_splits_into_each_runs_own_value() -> None:
+    """checkpoint[PER_RUN] = {name: [value of run 0, of run 1]}: run g's checkpoint holds its
+    value as ``name``, no PER_RUN, and the shared entries as they are."""
+    whole = {
+        "hyper_parameters": {"seeds": [4, 5]},
+        "state_dict": {"w": torch.arange(4.0).reshape(2, 2)},
+        "optimizer_states": [],
+        KEY: {"runs": [{"scaler": 0}, {"scaler": 1}],
+              "position": {"shuffle": ["s4", "s5"], "torch": ["t4", "t5"]}},
+        PER_RUN: {"bnnlv_active": [{"rows": [0]}, {"rows": [1]}]},
+        "epoch": 3,
+    }  # fmt: skip
+    parts = split_checkpoint(whole, 2)
+    for g, part in enumerate(parts):
+        assert part["bnnlv_active"] == {"rows": [g]} and PER_RUN not in part
+        assert part["epoch"] == 3 and part["hyper_parameters"]["seeds"] == [4 + g]
+        assert part[KEY]["scaler"] == g and part[KEY]["position"]["torch"] == [f"t{4 + g}"]
+        assert torch.equal(part["state_dict"]["w"], torch.tensor([[2.0 * g, 2.0 * g + 1]]))
+    whole[PER_RUN] = {"bnnlv_active": [{"rows": [0]}]}
+    with pytest.raises(ValueError, match="bnnlv_per_run entry of another length"):
+        split_checkpoint(whole, 2)
