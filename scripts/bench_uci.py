@@ -22,11 +22,10 @@ Writes outputs/benchmarks/uci.md; scripts/README.md has the measured durations.
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Sequence
-from pathlib import Path
 
+from bnnlv.runs import candidates as budget
 from bnnlv.runs.benchmark import (
     MODELS,
     Job,
@@ -98,16 +97,6 @@ def batch_size(n_train: int) -> int:
     return min(n_train, max(MIN_BATCH, math.ceil(n_train / STEPS_PER_EPOCH)))
 
 
-def last_logged(run_dir: Path, key: str) -> float:
-    """The last value of ``key`` (e.g. val/nll, standardised units) in the run's metrics log."""
-    path = run_dir / "logs" / "metrics.csv"
-    if not path.is_file():
-        return float("nan")
-    with path.open() as handle:
-        logged = [row[key] for row in csv.DictReader(handle) if row.get(key)]
-    return float(logged[-1]) if logged else float("nan")
-
-
 def job(name: str, model: str, split: int, candidate: str, val_frac: float,
         extra: Sequence[str]) -> Job:  # fmt: skip
     folder, _, n_rows = DATASETS[name]
@@ -141,13 +130,13 @@ def main() -> None:
     cli.add_argument("--datasets", default=default, help=f"from {','.join(DATASETS)}")
     cli.add_argument("--models", default=",".join(MODELS), help="comma-separated rows")
     cli.add_argument("--splits", type=int_list, default=None, help="e.g. 0-2 (default: all)")
-    cli.add_argument("--candidates", default=",".join(CANDIDATES), help="comma-separated")
+    budget.add_option(cli, list(CANDIDATES))
     cli.add_argument("--select-splits", type=int_list, default=[0, 1], help="for stage 1")
     cli.add_argument("--select-only", action="store_true", help="stop after stage 1")
     args = cli.parse_args()
     names = choices(cli, args.datasets, list(DATASETS), "data set")
     models = choices(cli, args.models, list(MODELS), "model row")
-    candidates = choices(cli, args.candidates, list(CANDIDATES), "candidate")
+    candidates = budget.chosen_names(cli, args, list(CANDIDATES))
     extra = [*args.overrides, *epochs_override(args)]
     root, clock = args.out / "uci", Stopwatch()
     pairs = [(n, m) for n in names for m in models]
@@ -161,10 +150,9 @@ def main() -> None:
         for (n, m), by_candidate in scores.items():
             for c in candidates:
                 runs = [root / "select" / f"{n}-{m}-{c}-split{k}" for k in args.select_splits]
-                by_candidate[c] = [last_logged(r, "val/nll") for r in runs]
-    chosen = {pair: min(candidates, key=lambda c: mean_se(scores[pair].get(c, [0.0]))[0])
-              for pair in pairs}  # fmt: skip
-    selection = select_table(pairs, candidates, scores, chosen)
+                by_candidate[c] = [budget.last_logged(r, "val/nll") for r in runs]
+    chosen = {pair: budget.choose(scores[pair], candidates) for pair in pairs}
+    selection = select_table(candidates, scores, chosen)
     if args.select_only:
         write_report("uci_select", f"# UCI selection (validation only)\n\n{selection}", args.out)
         return
@@ -239,18 +227,16 @@ def test_tables(names: list[str], models: list[str], runs: dict[tuple[str, str],
 
 
 def select_table(
-    pairs: list[tuple[str, str]], candidates: list[str],
-    scores: dict[tuple[str, str], dict[str, list[float]]], chosen: dict[tuple[str, str], str],
+    candidates: list[str], scores: dict[tuple[str, str], dict[str, list[float]]],
+    chosen: dict[tuple[str, str], str],
 ) -> str:  # fmt: skip
     if not any(scores.values()):
         return f"One candidate ({candidates[0]}): no selection stage."
-    rows = [[n, f"`{m}`", *(format_mean_se(scores[n, m][c]) + (" ✓" if chosen[n, m] == c else "")
-                            for c in candidates)] for n, m in pairs]  # fmt: skip
     return (
         "Validation NLL (standardised units, lower is better) on 20 % of each training split; "
         "✓ marks the candidate kept.\n"
         + "\n".join(f"- {c}: {list(CANDIDATES[c])}" for c in candidates)
-        + "\n\n" + markdown_table(["data set", "model", *candidates], rows)
+        + "\n\n" + budget.selection_table(scores, candidates, chosen)
     )  # fmt: skip
 
 

@@ -49,7 +49,7 @@ def test_tables_put_the_models_side_by_side(bench: ModuleType) -> None:
     assert "at least the ensemble's: `bnn_lv` 1, `mlp` 0." in text
     a, b = "e250-lr3e-3", "e500-lr1e-2"
     scores = {pair: {a: [0.5], b: [0.2]} for pair in runs}
-    select = bench.select_table(list(runs), [a, b], scores, {pair: b for pair in runs})
+    select = bench.select_table([a, b], scores, {pair: b for pair in runs})
     assert "| yacht | `mlp` | 0.500 ± 0.000 | 0.200 ± 0.000 ✓ |" in select
 
 
