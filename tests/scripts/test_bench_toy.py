@@ -96,6 +96,15 @@ def test_report_keeps_the_candidate_best_on_validation_not_test(bench_toy: Modul
     assert bench_toy.budget_text(["shipped", "e500"]) in text and text.rstrip().endswith("note")
 
 
+def test_budget_lists_a_model_specific_candidate_row_by_row(bench_toy: ModuleType) -> None:
+    text = bench_toy.budget_text(list(bench_toy.CANDIDATES))
+    assert f"the same {len(bench_toy.CANDIDATES)} candidate(s) for every model" in text
+    assert "- shipped: shipped defaults\n- e500: ['trainer.max_epochs=500']\n" in text
+    assert (
+        "- own: `bnn_lv` ['model.stochastic_layers=[-1]', 'model.lr=3e-3']; `bnn_lv_het` [" in text
+    )
+
+
 def test_report_without_a_finished_run_has_no_generator(bench_toy: ModuleType) -> None:
     results = {"toy_bimodal-mlp-shipped-seed0": {"status": "failed"}}
     assert math.isnan(bench_toy.oracle(results, "toy_bimodal")["orig"])
