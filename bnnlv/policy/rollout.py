@@ -14,17 +14,25 @@ outside it the model extrapolates, and an unclipped roll-out lets the policy ste
 that exist only in the model. Measured on the benchmark's seed 1 (bnn_lv): unclipped, 32 % of
 the predicted states after five steps had x < 0, the model's cost fell below the upper bound's,
 and the true reward fell to −3.52 (random: −3.88). Clipping stops the gradient of a coordinate
-at the bank (clamp), as the walls stop the canoe.
+at the bank (clamp), as the walls stop the canoe. With ``clip_states`` the action's a_x is also cut
+to [−x, w − x] before the model sees it (:func:`bank_limited`): beyond a bank a_x changes
+nothing on the river, and the model is not to be asked about it.
 
-The horizon (default T = 10) must outlast a crossing of the river. A fall restarts the canoe at the
-left bank, where the drift is 0 and the turbulence largest; the good water is at the right bank,
-w / max|a_x| = 5 steps away. Pushing into the left bank is a flat direction of the system (x' = 0
-for every a_x ≤ −x), so there the gradient comes only from the model's y' and from the value of
-being further right within the steps left. Seed 1's model over-predicted y' when pushing into
-the left bank by 0.47 on average (x ≤ 0.5, a = (−1, +1); posterior sd of E[y' | W] 0.12):
-trained with T = 5, its policy pushed left at the origin and spent 93 % of the true system's steps
-at x' < 0.25 (true reward −3.57); with T = 10 it crosses (9 %, −2.45). Over 50 steps the model
-itself ranks the two policies the same way (−2.80 against −2.58 per step).
+Why: a fall restarts the canoe at the left bank, where the drift is 0 and the turbulence largest;
+the good water is at the right bank, w / max|a_x| = 5 steps away. Pushing into the left bank is a
+flat direction of the system (x' = 0 for every a_x ≤ −x), but not of the models: few transitions
+lie there (46–74 of 2,500 with x < 0.5, a_x < −0.5) and on seeds 1 and 2 the bnn_lv model
+over-predicted y' at x = 0, a_y = +1 by +0.59 and +0.83 with a_x = −1, against +0.12 and +0.16
+with a_x = 0 (posterior sd of E[y' | W] ≈ 0.12: confidently wrong). The policies of both seeds
+pushed into the bank at the origin and stayed there after every fall (93 % and 90 % of the true
+system's steps at x' < 0.25; true reward −3.57 and −3.50, random −3.88). Seed 2's model even
+rated that policy above the upper bound's over 50 steps (−2.62 against −2.78 per step), so no
+roll-out length or optimiser could escape it; cut at the bank, its policy crosses (−2.33).
+
+The horizon (default T = 10) must outlast a crossing of the river: with T = 5 the roll-outs end
+as the crossing pays off. On seed 1 (without the cut) T = 10 alone took the policy off the bank
+(9 % of steps at x' < 0.25, −2.45), and the model ranked the two policies the same way over
+50 steps (−2.80 for T = 5 against −2.58 per step).
 
 The ICML 2018 follow-up splits the variance of C by the law of total variance into an epistemic
 part σ_e² = Var_W E[C | W] (what the model does not know) and an aleatoric part
@@ -40,6 +48,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
+import torch
 from torch import Tensor
 
 from bnnlv.data.wet_chicken import LENGTH, WIDTH, wet_chicken_reward
@@ -85,12 +94,23 @@ def rollout_costs(
     low, high = start.new_zeros(2), start.new_tensor([WIDTH, LENGTH])
     for _ in range(horizon):
         action = actor(state)  # [K, R·B, 2]
+        if clip_states:
+            action = bank_limited(state, action)
         z, eps = dynamics.sample_noise(n_draws, n_rollouts * batch)
         state = drawn.step(state, action, z, eps)  # [K, R·B, 2]
         if clip_states:
             state = state.clamp(low, high)
         cost = cost - wet_chicken_reward(state[..., 1])
     return cost.view(n_draws, n_rollouts, batch)  # [K, R, B]
+
+
+def bank_limited(state: Tensor, action: Tensor) -> Tensor:
+    """The action with a_x cut to [−x, w − x], the part the banks let the canoe move: state,
+    action [..., 2] → [..., 2]. Beyond a bank a_x changes nothing on the river (x' = 0 or w
+    either way), so the model is not asked about it; its gradient there is 0, as the system's."""
+    x = state[..., :1]
+    a_x = torch.minimum(torch.maximum(action[..., :1], -x), WIDTH - x)
+    return torch.cat([a_x, action[..., 1:]], dim=-1)
 
 
 def decompose(costs: Tensor) -> RiskEstimate:

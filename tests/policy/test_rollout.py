@@ -7,10 +7,10 @@ import pytest
 import torch
 from torch import Tensor
 
-from bnnlv.data.wet_chicken import LENGTH
+from bnnlv.data.wet_chicken import LENGTH, WIDTH
 from bnnlv.policy.dynamics import ModelDynamics
 from bnnlv.policy.network import Policy
-from bnnlv.policy.rollout import criterion, decompose, rollout_costs
+from bnnlv.policy.rollout import bank_limited, criterion, decompose, rollout_costs
 
 
 def test_the_gradient_reaches_the_policy_and_not_the_model(
@@ -156,3 +156,39 @@ def test_predicted_states_are_clipped_to_the_river() -> None:
     assert clipped.min() >= 0.0 and clipped.max() <= LENGTH
     free = rollout_costs(still, toy, start, 1, 50, 20, clip_states=False)  # type: ignore[arg-type]
     assert free.min() < 0.0 and free.max() > LENGTH
+
+
+def test_the_banks_cut_a_x_to_what_the_canoe_can_move() -> None:
+    state = torch.tensor([[0.0, 1.0], [0.3, 1.0], [2.0, 1.0], [4.6, 1.0], [5.0, 1.0]])
+    action = torch.tensor([[-1.0, 0.5], [-1.0, -0.5], [-1.0, 1.0], [1.0, 0.2], [0.7, -1.0]],
+                          requires_grad=True)  # fmt: skip
+    limited = bank_limited(state, action)
+    # a_x ∈ [−x, w − x]: x + a_x stays on the river, a_y is untouched
+    expected = torch.tensor([[0.0, 0.5], [-0.3, -0.5], [-1.0, 1.0], [0.4, 0.2], [0.0, -1.0]])
+    torch.testing.assert_close(limited, expected)
+    limited[:, 0].sum().backward()
+    # beyond a bank a_x changes nothing, as on the system; inside the river it passes through
+    torch.testing.assert_close(action.grad[:, 0], torch.tensor([0.0, 0.0, 1.0, 0.0, 0.0]))
+    assert torch.equal(action.grad[:, 1], torch.zeros(5))
+
+
+def test_the_model_is_never_asked_about_pushing_through_a_bank() -> None:
+    seen: list[Tensor] = []  # x + a_x of every step the model is asked about
+
+    class Recording(ToyDraw):
+        def step(self, state: Tensor, action: Tensor, z: Tensor, eps: Tensor) -> Tensor:
+            seen.append(state[..., 0] + action[..., 0])
+            return super().step(state, action, z, eps)
+
+    class RecordingDynamics(ToyDynamics):
+        def draw(self, n_draws: int) -> ToyDraw:
+            return Recording(torch.zeros(n_draws, 1, dtype=torch.float64), self.noise_std)
+
+    toy = RecordingDynamics(weight_std=0.0, noise_std=0.5)
+    start = torch.tensor([[0.0, 2.0], [0.5, 1.0], [5.0, 3.0]], dtype=torch.float64)
+    left = lambda s: torch.full_like(s, -1.0)  # noqa: E731
+    right = lambda s: torch.full_like(s, 1.0)  # noqa: E731
+    for push in (left, right):
+        rollout_costs(push, toy, start, 3, 2, 2)  # type: ignore[arg-type]
+    moved = torch.cat([x.flatten() for x in seen])
+    assert moved.min() == 0.0 and moved.max() == WIDTH
