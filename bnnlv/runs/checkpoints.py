@@ -115,7 +115,6 @@ class RunCheckpoints(L.Callback):
     def __init__(self, directory: Path | Sequence[Path], every_n_epochs: int | None) -> None:
         directories = [directory] if isinstance(directory, Path) else list(directory)
         self.paths = [Path(d) / LAST for d in directories]
-        self.path = self.paths[0]
         self.every_n_epochs = every_n_epochs
         self.stopped_at: tuple[int, int] | None = None
         self.interrupt: RunInterrupted | None = None
@@ -147,7 +146,11 @@ class RunCheckpoints(L.Callback):
         """From now on save only the checkpoints of ``runs`` (indices into the current runs),
         the runs a model holds once the others stopped (a diverged run of bnnlv active)."""
         self.paths = [self.paths[g] for g in runs]
-        self.path = self.paths[0]
+
+    @property
+    def path(self) -> Path:
+        """The first run's checkpoint (the only one of a run alone)."""
+        return self.paths[0]
 
     def save(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Every run's checkpoint, but a diverged run's (its last good one stands)."""
