@@ -67,8 +67,6 @@ PUBLISHED = {
     "wine": (-0.93, 0.62, -0.968, 0.635),
     "yacht": (-1.55, 1.11, -1.634, 1.015),
 }
-# Shared by every run of every model row (bnnlv.runs.benchmark.MODELS): one hidden layer
-# (PROTEIN widens it), α = 0.5 for the Bayesian rows.
 # published.md's quick comparison: the highest test LL of PBP, MC dropout (arXiv v6), Deep
 # Ensembles (−NLL) and the 2018 MC-dropout grid search (DUE-2018), and whose it is.
 BEST_PUBLISHED = {
@@ -82,6 +80,8 @@ BEST_PUBLISHED = {
     "wine": (-0.93, "MC dropout, 2018 grid"),
     "yacht": (-1.18, "Deep Ens."),
 }
+# Shared by every run of every model row (bnnlv.runs.benchmark.MODELS): one hidden layer
+# (PROTEIN widens it), α = 0.5 for the Bayesian rows.
 COMMON = ("data=uci", "model.hidden=[50]", "alpha=0.5")
 PROTEIN = ("model.hidden=[100]",)
 # The candidates stage 1 chooses from, the same for every data set.
