@@ -51,7 +51,7 @@ bench-toy: $(STAMP) ## toy benchmark: bnn_lv (both noise models) beside bnn, mlp
 bench-wet-chicken: $(STAMP) ## Wet-Chicken y' test LL over 5 seeds → outputs/benchmarks/wet_chicken.md
 	$(BIN)/python scripts/bench_wet_chicken.py $(ARGS)
 
-bench-policy: $(STAMP) ## Wet-Chicken policy search, Table 1 analogue + risk grid, 5 seeds → outputs/benchmarks/policy.md
+bench-policy: $(STAMP) ## Wet-Chicken policy search, Table 1 analogue (bnn_lv, bnn, mlp, ensemble dynamics) + risk grid, 5 seeds → outputs/benchmarks/policy.md
 	$(BIN)/python scripts/bench_policy.py $(ARGS)
 
 bench-uci: $(STAMP) ## UCI benchmark, all splits (ARGS='--splits 0-2 --jobs 2') → outputs/benchmarks/uci.md

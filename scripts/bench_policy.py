@@ -1,7 +1,8 @@
 """Wet-Chicken policy search: the Table 1 analogue (Depeweg et al. ICLR 2017) and the risk grid.
 
-    python scripts/bench_policy.py [--seeds 0-4] [--models bnn_lv,bnn,mlp] [--grid-seeds 0-4]
-                                   [--betas 0,2,8] [--gammas 0,0.5,1] [--quick]
+    python scripts/bench_policy.py [--seeds 0-4] [--models bnn_lv,bnn,mlp,ensemble]
+                                   [--grid-seeds 0-4] [--betas 0,2,8] [--gammas 0,0.5,1]
+                                   [--quick]
 
 Table: for each seed s, one default ``bnnlv policy`` run per dynamics model (its own 2,500
 transitions, data.noise_seed = s, and seed s); the bnn_lv run also searches the upper bound.
@@ -21,7 +22,7 @@ from typing import Any
 from bnnlv.runs import benchmark
 from bnnlv.runs.benchmark import Job, format_mean_se, markdown_table
 
-MODELS = ("bnn_lv", "bnn", "mlp")
+MODELS = ("bnn_lv", "bnn", "mlp", "ensemble")
 RUNNER = "bnnlv.policy.run.run_policy"
 # ICLR 2017 Table 1, average reward on the true system, 5 runs ± s.e.
 PUBLISHED = {"bnn_lv": "−2.37 ± 0.01 (α = 0.5)", "bnn": "−2.67 ± 0.10 (VB)", "mlp": "−2.71 ± 0.09",

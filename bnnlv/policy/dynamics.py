@@ -36,6 +36,11 @@ class DrawnModel(NamedTuple):
     drawn: DrawnDynamics  # standardised (x [K, B, D_in], z [K, B, L]) → (mean, σ²) [K, B, D]
     dynamics: ModelDynamics
 
+    @property
+    def n_draws(self) -> int:
+        """K, the draws held fixed (those asked for, rounded up to a multiple of the members)."""
+        return self.drawn.n_draws
+
     def step(self, state: Tensor, action: Tensor, z: Tensor, eps: Tensor) -> Tensor:
         """s' = f(s, a, z; W_k) + σ ε in raw units: state, action [K, B, 2], z [K, B, L],
         eps [K, B, D] → next state [K, B, D]."""
@@ -49,7 +54,8 @@ class ModelDynamics:
     """A trained :class:`BNNLV` on Wet-Chicken transitions, frozen, with its standardiser.
 
     ``latent_dim`` (0 for ``bnn`` and ``mlp``) and ``latent_var`` γ say how to draw z;
-    ``state_dim`` how many outputs ε needs. ValueError if the model was not trained on
+    ``state_dim`` how many outputs ε needs; ``members`` how many networks the model mixes (M of
+    an ``ensemble``, else 1). ValueError if the model was not trained on
     (x, y, a_x, a_y) → (x', y').
     """
 
@@ -76,11 +82,15 @@ class ModelDynamics:
         self.latent_dim = model.latent_dim
         self.latent_var = model.latent_prior_var
         self.state_dim = len(TARGETS)
+        self.members = model.members
 
     def draw(self, n_draws: int) -> DrawnModel:
-        """K = ``n_draws`` weight samples W_k ~ q(W) (the means, K times, for a deterministic
-        network), from the global torch generator."""
-        return DrawnModel(self.model.draw_dynamics(n_draws), self)
+        """K weight samples W_k ~ q(W) (the means, K times, for a deterministic network), from
+        the global torch generator. An ensemble's W is its member, drawn uniformly: each of its
+        M members gives ⌈n_draws / M⌉ of them (block m of the K axis), so K = ``n_draws``
+        rounded up to a multiple of M."""
+        per_member = -(-n_draws // self.members)
+        return DrawnModel(self.model.draw_dynamics(per_member), self)
 
     def sample_noise(self, n_draws: int, batch: int) -> tuple[Tensor, Tensor]:
         """One step's fresh draws: z ~ N(0, γ) [K, B, L] and ε ~ N(0, 1) [K, B, D]."""

@@ -77,7 +77,8 @@ def rollout_costs(
     n_rollouts: int,
     clip_states: bool = True,
 ) -> Tensor:
-    """Summed costs C [K, R, B] of K·R roll-outs of ``horizon`` steps from each start [B, 2].
+    """Summed costs C [K, R, B] of K·R roll-outs of ``horizon`` steps from each start [B, 2];
+    K = ``n_draws``, rounded up to a multiple of an ensemble's members (ModelDynamics.draw).
 
     The K weight draws are made first (global torch generator), then at each step the action,
     then z and ε for that step; each predicted state is clipped to the river if ``clip_states``.
@@ -89,19 +90,20 @@ def rollout_costs(
                          f"{n_draws}, {n_rollouts}")  # fmt: skip
     batch = start.shape[0]
     drawn = dynamics.draw(n_draws)
-    state = start.expand(n_draws, n_rollouts, batch, 2).reshape(n_draws, n_rollouts * batch, 2)
-    cost = start.new_zeros(n_draws, n_rollouts * batch)  # [K, R·B]
+    k = drawn.n_draws
+    state = start.expand(k, n_rollouts, batch, 2).reshape(k, n_rollouts * batch, 2)
+    cost = start.new_zeros(k, n_rollouts * batch)  # [K, R·B]
     low, high = start.new_zeros(2), start.new_tensor([WIDTH, LENGTH])
     for _ in range(horizon):
         action = actor(state)  # [K, R·B, 2]
         if clip_states:
             action = bank_limited(state, action)
-        z, eps = dynamics.sample_noise(n_draws, n_rollouts * batch)
+        z, eps = dynamics.sample_noise(k, n_rollouts * batch)
         state = drawn.step(state, action, z, eps)  # [K, R·B, 2]
         if clip_states:
             state = state.clamp(low, high)
         cost = cost - wet_chicken_reward(state[..., 1])
-    return cost.view(n_draws, n_rollouts, batch)  # [K, R, B]
+    return cost.view(k, n_rollouts, batch)  # [K, R, B]
 
 
 def bank_limited(state: Tensor, action: Tensor) -> Tensor:

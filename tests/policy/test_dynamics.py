@@ -70,3 +70,21 @@ def test_a_heteroscedastic_model_gives_each_state_its_own_noise() -> None:
         state, torch.zeros(2, 2, 2), z, torch.zeros(2, 2, 2)
     )  # σ(s, a, z; W) · s_y per state
     assert not torch.allclose(spread[:, 0], spread[:, 1])
+
+
+def test_an_ensembles_draws_are_its_members_in_blocks() -> None:
+    """W of an ensemble is its member: K = n_draws rounded up to a multiple of M, member m's
+    draws (its deterministic weights, repeated) in block m of the K axis."""
+    torch.manual_seed(0)
+    model = BNNLV(4, 2, n_train=10, batch_size=10, hidden=[8], latent="none", stochastic_layers=[],
+                  noise="heteroscedastic", seeds=[0, 1, 2], members=3)  # fmt: skip
+    dynamics = ModelDynamics(model, SCALER, list(FEATURES), list(TARGETS))
+    assert dynamics.members == 3
+    drawn = dynamics.draw(5)  # ⌈5 / 3⌉ = 2 a member
+    assert drawn.n_draws == 6
+    z, eps = dynamics.sample_noise(6, 4)
+    out = drawn.step(torch.full((6, 4, 2), 2.0), torch.zeros(6, 4, 2), z, eps.zero_())
+    for m in range(3):
+        torch.testing.assert_close(out[2 * m], out[2 * m + 1])  # one member, drawn twice
+    assert not torch.allclose(out[0], out[2]) and not torch.allclose(out[2], out[4])
+    assert dynamics.draw(6).n_draws == 6 and dynamics.draw(1).n_draws == 3

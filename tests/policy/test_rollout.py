@@ -7,10 +7,12 @@ import pytest
 import torch
 from torch import Tensor
 
-from bnnlv.data.wet_chicken import LENGTH, WIDTH
+from bnnlv.data.wet_chicken import FEATURES, LENGTH, TARGETS, WIDTH
+from bnnlv.model.lit_module import BNNLV
 from bnnlv.policy.dynamics import ModelDynamics
 from bnnlv.policy.network import Policy
 from bnnlv.policy.rollout import bank_limited, criterion, decompose, rollout_costs
+from tests.policy.conftest import SCALER
 
 
 def test_the_gradient_reaches_the_policy_and_not_the_model(
@@ -24,6 +26,18 @@ def test_the_gradient_reaches_the_policy_and_not_the_model(
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
     for name, parameter in dynamics.model.named_parameters():
         assert not parameter.requires_grad and parameter.grad is None, name
+
+
+def test_an_ensemble_rolls_out_a_whole_number_of_draws_per_member(policy: Policy) -> None:
+    """An ensemble of 3 asked for 4 draws rolls out 6 (2 a member); σ_e is their disagreement."""
+    torch.manual_seed(0)
+    model = BNNLV(4, 2, n_train=10, batch_size=10, hidden=[8], latent="none", stochastic_layers=[],
+                  noise="heteroscedastic", seeds=[0, 1, 2], members=3)  # fmt: skip
+    dynamics = ModelDynamics(model, SCALER, list(FEATURES), list(TARGETS))
+    costs = rollout_costs(policy, dynamics, torch.tensor([[1.0, 2.0]]), horizon=3, n_draws=4,
+                          n_rollouts=50)  # fmt: skip
+    assert costs.shape == (6, 50, 1)
+    assert decompose(costs).sigma_e.item() > 0
 
 
 def test_z_and_eps_are_drawn_afresh_at_every_step(
@@ -60,6 +74,10 @@ class ToyDraw(NamedTuple):
 
     offset: Tensor  # [K, 1]
     noise_std: float
+
+    @property
+    def n_draws(self) -> int:
+        return self.offset.shape[0]
 
     def step(self, state: Tensor, action: Tensor, z: Tensor, eps: Tensor) -> Tensor:
         step_y = self.offset + self.noise_std * eps[..., 1]
