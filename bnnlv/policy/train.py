@@ -3,8 +3,10 @@
 Each update draws B start states (uniformly, with replacement, from the training transitions'
 states), rolls them out K·R times through the model (:func:`rollout_costs`), and takes one Adam
 step on J = E[C] + β σ_e + γ σ_a with the gradient's norm clipped to ``max_grad_norm`` (the
-authors' ``total_norm_constraint``). Every random number comes from the global torch generator,
-seeded by the run, so a run is reproducible and β = γ = 0 is Algorithm 1 draw for draw.
+authors' ``total_norm_constraint``). With β > 0 the K weight draws share their z and ε (common
+random numbers, without which σ_e's estimate is noise: :mod:`bnnlv.policy.rollout`). Every
+random number comes from the global torch generator, seeded by the run, so a run is
+reproducible and β = γ = 0 is Algorithm 1 draw for draw.
 
 ``checkpoints/policy.ckpt`` (:class:`PolicyCheckpoints`) holds the state at the start of an
 epoch: the policy, Adam's moments, the generator and the rows of ``policy.csv`` so far. It is
@@ -147,9 +149,10 @@ def _update(
 ) -> torch.Tensor:
     """One Adam step; (objective, E[C], σ_e, σ_a) of its batch, detached."""
     index = torch.randint(starts.shape[0], (settings.batch_size,))
+    common = settings.beta > 0  # σ_e's estimate needs common noise; Algorithm 1 draws it afresh
     costs = rollout_costs(policy, dynamics, starts[index], settings.horizon, settings.n_draws,
-                          settings.n_rollouts, settings.clip_states)  # fmt: skip
-    objective, risk = criterion(costs, settings.beta, settings.gamma)
+                          settings.n_rollouts, settings.clip_states, common)  # fmt: skip
+    objective, risk = criterion(costs, settings.beta, settings.gamma, common)
     if not torch.isfinite(objective):
         raise RolloutDivergence(
             f"non-finite roll-out cost {objective.item()} at epoch {epoch}, step "

@@ -66,7 +66,13 @@ def test_random_actors_stay_in_the_box() -> None:
     assert torch_actions.shape == (3, 100, 2) and torch_actions.abs().max() <= 1.0
 
 
-def test_model_risk_reports_the_three_estimates(policy: Policy, dynamics: ModelDynamics) -> None:
+def test_model_risk_reports_the_three_estimates(
+    policy: Policy, dynamics: ModelDynamics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    draws: list[int] = []
+    sample = dynamics.sample_noise
+    monkeypatch.setattr(dynamics, "sample_noise", lambda k, b: draws.append(k) or sample(k, b))
     risk = model_risk(policy, dynamics, torch.tensor([[1.0, 1.0], [3.0, 2.0]]), 3, 5, 4)
     assert set(risk) == {"model_cost", "model_sigma_e", "model_sigma_a"}
     assert all(np.isfinite(v) and v >= 0 for v in risk.values())
+    assert draws == [1, 1, 1]  # the M = 5 weight draws share each step's z and ε

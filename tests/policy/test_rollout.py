@@ -101,19 +101,27 @@ class ToyDynamics:
                 torch.randn(n_draws, batch, 2, dtype=torch.float64))  # fmt: skip
 
 
-def test_the_nested_estimate_recovers_both_deviations_of_a_toy_model() -> None:
+@pytest.mark.parametrize(
+    ("common", "n_draws", "n_rollouts", "atol"),
+    [(False, 4000, 50, (0.04, 0.03, 0.02)), (True, 1000, 1000, (0.15, 0.05, 0.09))],
+)
+def test_the_nested_estimate_recovers_both_deviations_of_a_toy_model(
+    common: bool, n_draws: int, n_rollouts: int, atol: tuple[float, float, float]
+) -> None:
+    """E[C] = l − y, σ_e = τ = 0.7, σ_a = σ = 1.3. With common noise all K draws share R noise
+    paths, so E[C] and σ_a are known to ≈ 1/√R: tolerances of about 3 s.e. each way."""
     torch.manual_seed(0)
     toy = ToyDynamics(weight_std=0.7, noise_std=1.3)
     start = torch.tensor([[1.0, 2.0], [3.0, 1.0]], dtype=torch.float64)
     still = lambda s: torch.zeros_like(s)  # noqa: E731
-    costs = rollout_costs(still, toy, start, 1, 4000, 50, clip_states=False)  # type: ignore[arg-type]
-    risk = decompose(costs)
-    torch.testing.assert_close(risk.cost, LENGTH - start[:, 1], atol=0.04, rtol=0)
+    costs = rollout_costs(still, toy, start, 1, n_draws, n_rollouts, False, common)  # type: ignore[arg-type]
+    risk = decompose(costs, common)
+    torch.testing.assert_close(risk.cost, LENGTH - start[:, 1], atol=atol[0], rtol=0)
     torch.testing.assert_close(
-        risk.sigma_e, torch.full((2,), 0.7, dtype=torch.float64), atol=0.03, rtol=0
+        risk.sigma_e, torch.full((2,), 0.7, dtype=torch.float64), atol=atol[1], rtol=0
     )
     torch.testing.assert_close(
-        risk.sigma_a, torch.full((2,), 1.3, dtype=torch.float64), atol=0.02, rtol=0
+        risk.sigma_a, torch.full((2,), 1.3, dtype=torch.float64), atol=atol[2], rtol=0
     )
 
 
@@ -123,6 +131,78 @@ def test_the_epistemic_estimate_removes_the_noise_of_the_conditional_means() -> 
     costs = torch.randn(3000, 4, 1, dtype=torch.float64) * 2.0  # τ = 0, σ = 2, R = 4
     assert decompose(costs).sigma_e.item() ** 2 < 0.05  # against 1.0 uncorrected
     assert costs.mean(dim=1).std(dim=0).item() == pytest.approx(1.0, abs=0.05)
+
+
+def test_the_common_noise_estimate_is_unbiased_with_an_interaction() -> None:
+    """C_mr = a W_m + b ξ_r + c W_m ξ_r, W, ξ ~ N(0, 1), ξ shared by the M draws:
+    σ_e² = Var E[C | W] = a², σ_a² = E Var[C | W] = b² + c²; the interaction c is what the
+    residual of the two-way table removes."""
+    torch.manual_seed(2)
+    a, b, c, batch = 0.5, 3.0, 1.0, 4000
+    weights = torch.randn(6, 1, batch, dtype=torch.float64)  # M = 6
+    noise = torch.randn(1, 8, batch, dtype=torch.float64)  # R = 8, the same for every draw
+    costs = a * weights + b * noise + c * weights * noise  # [M, R, B]
+    var_e = decompose(costs, common_noise=True).sigma_e.square().mean().item()
+    assert var_e == pytest.approx(a**2, abs=0.04)
+    naive = costs.mean(dim=1).var(dim=0).mean().item()  # the spread of the means, uncorrected
+    assert naive == pytest.approx(a**2 + c**2 / 8, abs=0.04)
+    sigma_a = decompose(costs, common_noise=True).sigma_a.square().mean().item()
+    assert sigma_a == pytest.approx(b**2 + c**2, rel=0.03)
+
+
+def test_common_noise_cancels_additive_noise_from_the_epistemic_estimate() -> None:
+    """Training's K = 10 draws × R = 5 roll-outs on the toy model (σ_e² = τ² = 0.09, σ_a² = 4,
+    additive noise), one estimate of σ_e² per start state, before the max(0, ·):
+
+    - independent noise, the spread of the conditional means: σ_e² + σ_a²/R = 0.89 (the bias);
+    - independent noise, minus σ_a²/R: centred on 0.09, with sd ≈ 0.89 √(2/9) ≈ 0.42;
+    - common noise, minus the two-way residual: centred on 0.09, with sd ≈ 0.09 √(2/9) ≈ 0.04;
+    - common noise with the independent correction: 0.09 − 0.8, the bias the other way."""
+    toy = ToyDynamics(weight_std=0.3, noise_std=2.0)
+    start = torch.tensor([[1.0, 2.0]], dtype=torch.float64)
+    still = lambda s: torch.zeros_like(s)  # noqa: E731
+    var_e = {}
+    for common in (False, True):
+        torch.manual_seed(3)  # 1,000 updates of one start state each, K W's drawn for each
+        costs = torch.cat([rollout_costs(still, toy, start, 1, 10, 5, False, common)  # type: ignore[arg-type]
+                           for _ in range(1000)], dim=2)  # fmt: skip
+        spread = costs.mean(dim=1).var(dim=0)  # [B]
+        var_e[common] = spread - _noise_term(costs, common) / 5  # [B], σ_e²'s estimate
+        # decompose's σ_e is that estimate's square root, 0 where it is negative
+        torch.testing.assert_close(decompose(costs, common).sigma_e.square(),
+                                   var_e[common].clamp_min(0))  # fmt: skip
+        if not common:
+            assert spread.mean().item() == pytest.approx(0.09 + 4 / 5, abs=0.03)
+        else:
+            wrong = spread - costs.var(dim=1).mean(dim=0) / 5  # the independent correction
+            assert wrong.mean().item() == pytest.approx(0.09 - 4 / 5, abs=0.03)
+    assert var_e[False].mean().item() == pytest.approx(0.09, abs=0.03)
+    assert var_e[True].mean().item() == pytest.approx(0.09, abs=0.005)
+    assert var_e[False].std().item() == pytest.approx(0.42, rel=0.1)
+    assert var_e[True].std().item() == pytest.approx(0.042, rel=0.1)
+
+
+def _noise_term(costs: Tensor, common: bool) -> Tensor:
+    """What decompose subtracts (times R), written out: the mean within-draw variance, or with
+    common noise the residual mean square of the two-way table C_kr (per start state) [B]."""
+    if not common:
+        return costs.var(dim=1).mean(dim=0)
+    n_draws, n_rollouts, _ = costs.shape
+    residual = costs - costs.mean(1, True) - costs.mean(0, True) + costs.mean((0, 1))  # [K, R, B]
+    return residual.square().sum((0, 1)) / ((n_draws - 1) * (n_rollouts - 1))
+
+
+def test_common_noise_is_the_same_noise_under_every_weight_draw() -> None:
+    """Without weight uncertainty (τ = 0) the K draws are the same model: with common noise
+    roll-out r costs the same under each of them, over several steps; drawn afresh it does not."""
+    toy = ToyDynamics(weight_std=0.0, noise_std=0.5)
+    start = torch.tensor([[1.0, 2.0], [3.0, 1.0]], dtype=torch.float64)
+    still = lambda s: torch.zeros_like(s)  # noqa: E731
+    shared = rollout_costs(still, toy, start, 3, 4, 6, True, True)  # type: ignore[arg-type]
+    assert shared.shape == (4, 6, 2) and torch.equal(shared, shared[:1].expand_as(shared))
+    assert shared[0].std(dim=0).min() > 0  # the roll-outs themselves differ
+    fresh = rollout_costs(still, toy, start, 3, 4, 6, True, False)  # type: ignore[arg-type]
+    assert (fresh - fresh[:1]).abs().max() > 0.1
 
 
 def test_limiting_cases_one_draw_or_one_rollout() -> None:

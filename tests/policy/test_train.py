@@ -69,6 +69,27 @@ def test_a_risk_weight_changes_the_policy(tmp_path: Path, dynamics: ModelDynamic
     assert rows[0]["objective"] > rows[0]["model_cost"]
 
 
+@pytest.mark.parametrize(
+    ("beta", "gamma", "shared"),
+    [(0.0, 0.0, False), (0.0, 1.0, False), (0.5, 0.0, True), (0.5, 1.0, True)],
+)
+def test_the_weight_draws_share_their_noise_exactly_when_beta_is_positive(
+    tmp_path: Path,
+    dynamics: ModelDynamics,
+    monkeypatch: pytest.MonkeyPatch,
+    beta: float,
+    gamma: float,
+    shared: bool,
+) -> None:
+    """σ_e needs common random numbers; Algorithm 1 (and γ alone) draws z and ε per weight draw."""
+    draws: list[int] = []
+    sample = dynamics.sample_noise
+    monkeypatch.setattr(dynamics, "sample_noise", lambda k, b: draws.append(k) or sample(k, b))
+    settings = Settings(**{**SETTINGS.__dict__, "beta": beta, "gamma": gamma, "epochs": 1})
+    train(tmp_path, dynamics, settings)
+    assert set(draws) == {1 if shared else SETTINGS.n_draws}
+
+
 def test_a_resumed_run_equals_one_never_stopped(
     tmp_path: Path, dynamics: ModelDynamics, monkeypatch: pytest.MonkeyPatch
 ) -> None:
