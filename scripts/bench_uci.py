@@ -152,7 +152,7 @@ def main() -> None:
                 runs = [root / "select" / f"{n}-{m}-{c}-split{k}" for k in args.select_splits]
                 by_candidate[c] = [budget.last_logged(r, "val/nll") for r in runs]
     chosen = {pair: budget.choose(scores[pair], candidates) for pair in pairs}
-    selection = select_table(candidates, scores, chosen)
+    selection = select_table(candidates, scores, chosen, args.select_splits)
     if args.select_only:
         write_report("uci_select", f"# UCI selection (validation only)\n\n{selection}", args.out)
         return
@@ -174,8 +174,7 @@ def main() -> None:
         f"⌈n_train/{STEPS_PER_EPOCH}⌉). Budget: the same {len(candidates)} candidate(s) for "
         "every model, chosen per data set and model on validation rows only. "
         f"{run_note(args, clock)} (Both stages.)\n\n"
-        f"{test_tables(names, models, runs, chosen)}\n\n"
-        f"## Stage 1: validation NLL per candidate (splits {args.select_splits})\n\n{selection}\n"
+        f"{test_tables(names, models, runs, chosen)}\n\n{selection}\n"
     )
     write_report("uci", text, args.out)
 
@@ -228,11 +227,13 @@ def test_tables(names: list[str], models: list[str], runs: dict[tuple[str, str],
 
 def select_table(
     candidates: list[str], scores: dict[tuple[str, str], dict[str, list[float]]],
-    chosen: dict[tuple[str, str], str],
+    chosen: dict[tuple[str, str], str], splits: list[int],
 ) -> str:  # fmt: skip
+    """The stage-1 section: its heading names the selection splits only when stage 1 ran."""
     if not any(scores.values()):
-        return f"One candidate ({candidates[0]}): no selection stage."
+        return f"## Stage 1: none\n\nOne candidate ({candidates[0]}): no selection stage."
     return (
+        f"## Stage 1: validation NLL per candidate (splits {splits})\n\n"
         "Validation NLL (standardised units, lower is better) on 20 % of each training split; "
         "✓ marks the candidate kept.\n"
         + "\n".join(f"- {c}: {list(CANDIDATES[c])}" for c in candidates)

@@ -49,8 +49,16 @@ def test_tables_put_the_models_side_by_side(bench: ModuleType) -> None:
     assert "at least the ensemble's: `bnn_lv` 1, `mlp` 0." in text
     a, b = "e250-lr3e-3", "e500-lr1e-2"
     scores = {pair: {a: [0.5], b: [0.2]} for pair in runs}
-    select = bench.select_table([a, b], scores, {pair: b for pair in runs})
+    select = bench.select_table([a, b], scores, {pair: b for pair in runs}, [0])
     assert "| yacht | `mlp` | 0.500 ± 0.000 | 0.200 ± 0.000 ✓ |" in select
+    assert select.startswith("## Stage 1: validation NLL per candidate (splits [0])")
+
+
+def test_one_candidate_names_no_selection_splits(bench: ModuleType) -> None:
+    """No stage 1 ran: the report must not claim selection splits (it once said [0, 1])."""
+    select = bench.select_table(["e500-lr3e-3"], {("power", "mlp"): {}},
+                                {("power", "mlp"): "e500-lr3e-3"}, [0, 1])  # fmt: skip
+    assert select == "## Stage 1: none\n\nOne candidate (e500-lr3e-3): no selection stage."
 
 
 def synthetic_uci(root: Path, splits: int = 2, rows: int = 50) -> None:
