@@ -206,12 +206,10 @@ def set_grads(
         [layer for layer in layers if not layer.stochastic], step.grad_fixed, strict=True
     ):
         layer.weight_mean.grad, layer.bias_mean.grad = grad_w, grad_b
-    means = [t for layer in layers if layer.stochastic for t in layer.means()]
-    rhos = [t for layer in layers if layer.stochastic for t in layer.rhos()]
-    sizes = [t[0].numel() for t in means]  # a replica's [P] row is these tensors joined, in order
-    for params, grads in ((means, step.grad_mean), (rhos, step.grad_rho)):
-        for param, grad in zip(params, grads.split(sizes, dim=1), strict=True):
-            param.grad = grad.reshape(param.shape).contiguous()
+    if network.joined is not None:  # the means' and ρ's [R, P] rows, joined as draw joins them
+        params, grads = network.stochastic_parameters(), (step.grad_mean, step.grad_rho)
+        for joined, group, grad in zip(network.joined, params, grads, strict=True):
+            joined.set_grad(group, grad)
     for param in noise.parameters():  # a homoscedastic noise's log σ² [R, D]
         param.grad = step.grad_log_noise_var
     if latent is not None and step.grad_rows is not None:

@@ -25,6 +25,7 @@ from bnnlv.model.energy import (
     centred_log_ratio,
     gaussian_renyi,
 )
+from bnnlv.model.joined import JoinedParameters
 from bnnlv.model.replicas import Generators, randn, random_signs
 
 
@@ -241,6 +242,9 @@ class BayesianMLP(nn.Module):
             for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True))
         )
         self.replicas = self.bayesian_layers[0].replicas
+        # the blocks the stochastic layers' means and ρ are stored in (model.joined)
+        sizes = [t.shape[1:].numel() for t in self.stochastic_parameters()[0]]
+        self.joined = (JoinedParameters(sizes), JoinedParameters(sizes)) if sizes else None
 
     @property
     def bayesian_layers(self) -> list[BayesianLinear]:
@@ -250,6 +254,13 @@ class BayesianMLP(nn.Module):
     @property
     def n_stochastic(self) -> int:
         return sum(layer.n_stochastic for layer in self.bayesian_layers)
+
+    def stochastic_parameters(self) -> tuple[list[Tensor], list[Tensor]]:
+        """(means, ρ) of the stochastic layers, each layer's weights then biases: what
+        :meth:`draw` reads as one [R, P] row each, in this order."""
+        stochastic = [layer for layer in self.bayesian_layers if layer.stochastic]
+        means = [t for layer in stochastic for t in layer.means()]
+        return means, [t for layer in stochastic for t in layer.rhos()]
 
     def log_norm_p(self) -> float:
         return sum(layer.log_norm_p() for layer in self.bayesian_layers)
@@ -274,31 +285,30 @@ class BayesianMLP(nn.Module):
     ) -> WeightDraw:
         """K samples W_rk ~ q_r(W) of every layer, their log-factor [R, K] and log Z_q(W) [R].
 
-        The stochastic layers are drawn together: their means and variances are joined into one
-        [R, P] block, so the draw w = m + √v ε [R, K, P], the log-factor and log Z_q are a
-        handful of tensor operations however many layers there are (each layer on its own costs
-        ≈ 30, which dominate a step of a small network). Each W_rk has the distribution
-        :meth:`BayesianLinear.forward` draws from. ``like`` gives the device and dtype of ε,
-        ``generators`` its source (one per replica; None: torch's global generator).
+        The stochastic layers are drawn together: their means and ρ are read as one [R, P] row
+        each (stored so outside autograd, model.joined), so the draw w = m + √v ε [R, K, P],
+        the log-factor and log Z_q are a handful of tensor operations however many layers there
+        are (each layer on its own costs ≈ 30, which dominate a step of a small network). Each
+        W_rk has the distribution :meth:`BayesianLinear.forward` draws from. ``like`` gives the
+        device and dtype of ε, ``generators`` its source (one per replica; None: torch's global
+        generator).
         """
         layers = self.bayesian_layers
-        stochastic = [layer for layer in layers if layer.stochastic]
         replicas = self.replicas
-        if not stochastic:
+        if self.joined is None:
             zero, empty = like.new_zeros(replicas), like.new_zeros(replicas, n_samples, 0)
             means = [layer.means() for layer in layers]
             ratio = zero[:, None].expand(replicas, n_samples)
             return WeightDraw(means, ratio, zero, empty, empty, empty[:, 0])
-        prior_var = stochastic[0].prior_var  # one prior for the whole network
-        mean_tensors = [t for layer in stochastic for t in layer.means()]
-        mean = torch.cat([t.flatten(1) for t in mean_tensors], dim=1)  # [R, P]
-        rho = torch.cat([t.flatten(1) for layer in stochastic for t in layer.rhos()], dim=1)
+        prior_var = next(layer for layer in layers if layer.stochastic).prior_var  # one prior
+        (joined_means, joined_rhos), params = self.joined, self.stochastic_parameters()
+        mean, rho = joined_means.row(params[0]), joined_rhos.row(params[1])  # [R, P] each
         var = prior_var * torch.sigmoid(rho)  # [R, P]
         eps = randn(generators, replicas, (n_samples, mean.shape[1]), like)  # [R, K, P]
         sample = torch.addcmul(mean.unsqueeze(1), var.sqrt().unsqueeze(1), eps)  # [R, K, P]
         # each stochastic layer's (w [R·K, d_in, d_out], b [R·K, d_out]), in the order joined above
         flat = sample.view(replicas * n_samples, -1)  # [R·K, P]
-        parts = iter(flat.split([t[0].numel() for t in mean_tensors], dim=1))
+        parts = iter(flat.split(joined_means.sizes, dim=1))
         weights = [
             (next(parts).view(-1, *layer.weight_mean.shape[1:]), next(parts))
             if layer.stochastic
