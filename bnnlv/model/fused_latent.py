@@ -118,8 +118,7 @@ def set_latent_grads(
     dense one that is zero outside those rows; repeated rows add up, as autograd's.
     """
     if isinstance(latent, AmortisedLatent):
-        params = zip(latent.weights, latent.biases, grad_inference, strict=True)
-        for weight, bias, (grad_w, grad_b) in params:
+        for (weight, bias), (grad_w, grad_b) in zip(latent.linears, grad_inference, strict=True):
             weight.grad, bias.grad = grad_w, grad_b
         return
     table = latent.table.weight

@@ -39,8 +39,8 @@ class JoinedParameters:
     def row(self, params: Sequence[Tensor]) -> Tensor:
         """``params`` joined, [R, P]: the block itself where they are stored joined (no copy;
         R = 1 outside autograd's recording and inference mode), else a new tensor."""
-        self._check(params)
         if not _joinable(params):
+            self._check(params)
             return torch.cat([param.flatten(1) for param in params], dim=1)
         if not self._stored(params):
             self._store(params)
@@ -49,13 +49,15 @@ class JoinedParameters:
     def set_grad(self, params: Sequence[Tensor], grad: Tensor) -> None:
         """Make ``grad`` [R, P], joined as :meth:`row`, the ``.grad`` of ``params`` (replacing
         what was there; copied, so ``grad`` may be reused)."""
-        self._check(params)
+        stored = self._stored(params)
+        if not stored:
+            self._check(params)
         if grad.shape != (params[0].shape[0], sum(self.sizes)):
             raise ValueError(
                 f"grad must be [R, P]={(params[0].shape[0], sum(self.sizes))}, got "
                 f"{tuple(grad.shape)}"
             )
-        if not self._stored(params):
+        if not stored:
             for param, piece in zip(params, grad.split(self.sizes, dim=1), strict=True):
                 param.grad = piece.reshape(param.shape).contiguous()
             return
@@ -67,6 +69,7 @@ class JoinedParameters:
         self._grad_block.copy_(grad)
 
     def _check(self, params: Sequence[Tensor]) -> None:
+        """ValueError unless ``params`` fit ``sizes`` (parameters stored in the block do)."""
         sizes = [param.shape[1:].numel() for param in params]
         if sizes != self.sizes or len({param.shape[0] for param in params}) != 1:
             raise ValueError(
@@ -88,6 +91,7 @@ class JoinedParameters:
 
     def _store(self, params: Sequence[Tensor]) -> None:
         """Copy the parameters into a new block and make each a view of it."""
+        self._check(params)
         self._block = torch.cat([param.detach().flatten(1) for param in params], dim=1)
         for param, view in zip(params, self._views(self._block, params), strict=True):
             param.data = view

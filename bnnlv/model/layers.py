@@ -308,7 +308,7 @@ class BayesianMLP(nn.Module):
         sample = torch.addcmul(mean.unsqueeze(1), var.sqrt().unsqueeze(1), eps)  # [R, K, P]
         # each stochastic layer's (w [R·K, d_in, d_out], b [R·K, d_out]), in the order joined above
         flat = sample.view(replicas * n_samples, -1)  # [R·K, P]
-        parts = iter(flat.split(joined_means.sizes, dim=1))
+        parts = iter(flat.split_with_sizes(joined_means.sizes, dim=1))
         weights = [
             (next(parts).view(-1, *layer.weight_mean.shape[1:]), next(parts))
             if layer.stochastic

@@ -15,6 +15,7 @@ replica, and replicas come in runs of ``members``. One run of one network is R =
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, NamedTuple
@@ -256,7 +257,7 @@ class BNNLV(L.LightningModule):
 
     def _check_finite(self, energy: Tensor) -> None:
         """Record the replicas whose energy [R] is not finite (model.divergence)."""
-        if not bool(torch.isfinite(energy).all()):
+        if not all(map(math.isfinite, energy.tolist())):  # one copy to the host, no kernels
             self.diverged.record(energy, self.current_epoch, optimiser_updates(self.trainer))
 
     def on_train_epoch_start(self) -> None:
