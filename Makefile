@@ -54,7 +54,7 @@ bench-wet-chicken: $(STAMP) ## Wet-Chicken y' test LL over 5 seeds → outputs/b
 bench-policy: $(STAMP) ## Wet-Chicken policy search, Table 1 analogue (bnn_lv, bnn, mlp, ensemble dynamics) + risk grid, 5 seeds → outputs/benchmarks/policy.md
 	$(BIN)/python scripts/bench_policy.py $(ARGS)
 
-bench-uci: $(STAMP) ## UCI benchmark, all splits (ARGS='--splits 0-2 --jobs 2') → outputs/benchmarks/uci.md
+bench-uci: $(STAMP) ## UCI benchmark, all splits, a group of runs on each core (ARGS='--splits 0-2 --jobs 1') → outputs/benchmarks/uci.md
 	$(BIN)/python scripts/bench_uci.py $(ARGS)
 
 bench-tutorial: $(STAMP) ## the published tutorial vs experiment=seed_tutorial, side by side (ARGS='--repeats 3'; its venv: bash scripts/tutorial/setup_luq.sh) → outputs/benchmarks/tutorial.md

@@ -61,6 +61,14 @@ class Job:
     runner: str = TRAIN
 
 
+def cores() -> int:
+    """The CPU cores this process may run on (its affinity where the OS has one): a benchmark's
+    default number of workers, since every run uses one torch thread."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def parser(description: str) -> argparse.ArgumentParser:
     """The options every benchmark script shares; its own are added by the caller."""
     cli = argparse.ArgumentParser(description=description)
@@ -71,7 +79,11 @@ def parser(description: str) -> argparse.ArgumentParser:
         help="override the script's trainer.max_epochs for every run",
     )
     cli.add_argument(
-        "--jobs", type=int, default=1, help="runs in parallel (worker processes, one thread each)"
+        "--jobs",
+        type=int,
+        default=cores(),
+        help="groups of runs in parallel, in worker processes of one torch thread each (default: "
+        "this machine's cores, %(default)s; 1 runs everything in this process)",
     )
     cli.add_argument(
         "--no-group",

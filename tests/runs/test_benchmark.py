@@ -114,7 +114,8 @@ def test_choices_and_the_no_group_option(capsys: pytest.CaptureFixture[str]) -> 
     assert stop.value.code == 2
     assert "unknown model row 'ens'; choose from ['bnn_lv'," in capsys.readouterr().err
     assert cli.parse_args([]).group and epochs_override(cli.parse_args([])) == ()
-    args = cli.parse_args(["--no-group", "--epochs", "3", "model.lr=1"])
+    assert cli.parse_args([]).jobs == benchmark.cores() >= 1  # every core, a run on each
+    args = cli.parse_args(["--no-group", "--jobs", "1", "--epochs", "3", "model.lr=1"])
     assert epochs_override(args) == ("trainer.max_epochs=3",)
     note = run_note(args, Stopwatch())
     assert note.startswith("Extra overrides: ['model.lr=1']; epochs: 3. Wall time 0.0 min (1 job")
@@ -146,6 +147,18 @@ def test_grouped_runs_give_the_figures_of_runs_alone(tmp_path: Path) -> None:
         assert metrics["fit_seconds_per_run"] == metrics["fit_seconds"]
     assert grouped["seed0"]["test_nll"] != grouped["seed1"]["test_nll"]
     assert (tmp_path / "grouped" / "seed1" / "predictions.csv").is_file()
+
+
+def test_worker_processes_give_the_figures_of_one_process(tmp_path: Path) -> None:
+    jobs = [Job(f"{m}{s}", (*TINY, f"model={m}", f"seed={s}")) for m in ("mlp", "bnn_lv")
+            for s in (0, 1)]  # fmt: skip
+    here = run_jobs(jobs, tmp_path / "here")
+    workers = run_jobs(jobs, tmp_path / "workers", n_workers=2)  # two groups, one a worker
+    assert list(workers) == [job.label for job in jobs]
+    for label, metrics in here.items():
+        assert workers[label]["status"] == metrics["status"] == "ok"
+        assert workers[label]["test_nll"] == metrics["test_nll"], label  # same seeds, same numbers
+        assert (tmp_path / "workers" / label / "metrics.json").is_file()
 
 
 def test_a_group_that_fails_fails_every_run(

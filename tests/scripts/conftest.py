@@ -26,11 +26,13 @@ def grouped_and_alone(
     script: ModuleType, argv: Sequence[str], out: Path, monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, Path]:
     """Run ``script.main()`` with ``argv`` twice, into ``out/grouped`` and, with ``--no-group``,
-    ``out/alone``: those folders by name."""
+    ``out/alone``: those folders by name. In this process (``--jobs 1``): the worker processes
+    are tested in tests/runs/test_benchmark.py."""
     folders = {"grouped": out / "grouped", "alone": out / "alone"}
     for name, folder in folders.items():
         option = ["--no-group"] if name == "alone" else []
-        monkeypatch.setattr(sys, "argv", ["script", *argv, "--out", str(folder), *option])
+        argv_run = ["script", *argv, "--jobs", "1", "--out", str(folder), *option]
+        monkeypatch.setattr(sys, "argv", argv_run)
         script.main()
     return folders
 

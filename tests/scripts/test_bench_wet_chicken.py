@@ -50,7 +50,8 @@ def test_unknown_row_is_refused(
 def test_tiny_run_trains_the_seeds_together(
     bench: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    argv = ["x", "--seeds", "0,1", "--epochs", "1", "--models", "mlp", "--out", str(tmp_path),
+    argv = ["x", "--seeds", "0,1", "--epochs", "1", "--models", "mlp", "--jobs", "1", "--out",
+            str(tmp_path),
             "data.n_points=80", "data.batch_size=40", "model.hidden=[4]"]  # fmt: skip
     monkeypatch.setattr(sys, "argv", argv)
     bench.main()
