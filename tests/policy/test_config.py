@@ -42,6 +42,15 @@ def test_the_shipped_config_passes_and_trains_on_wet_chicken(default_config: Dic
     assert default_config.policy.beta == 0
 
 
+@pytest.mark.parametrize("model", ["bnn_lv", "bnn", "mlp", "ensemble"])
+def test_every_dynamics_model_is_a_mixture_of_three_fits(model: str) -> None:
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        assert compose(config_name="policy", overrides=[f"model={model}"]).model.members == 3
+        assert compose(config_name="train", overrides=[f"model={model}"]).model.members == (
+            5 if model == "ensemble" else 1
+        )
+
+
 def test_the_default_horizon_sees_a_crossing_of_the_river_pay_off(
     default_config: DictConfig,
 ) -> None:
