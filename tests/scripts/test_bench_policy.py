@@ -19,11 +19,11 @@ def bench() -> ModuleType:
 def test_grid_jobs_cover_every_beta_and_gamma_through_the_seeds_model(bench: ModuleType) -> None:
     jobs = bench.grid_jobs(3, list(bench.BETAS), list(bench.GAMMAS), Path("runs"), ["x=1"])
     assert len(jobs) == len(bench.BETAS) * len(bench.GAMMAS) == 9
-    assert [job.label for job in jobs[3:6]] == ["risk-b10-g0-seed3", "risk-b10-g0.5-seed3",
-                                                "risk-b10-g1-seed3"]  # fmt: skip
+    assert [job.label for job in jobs[3:6]] == ["risk-b3-g0-seed3", "risk-b3-g0.5-seed3",
+                                                "risk-b3-g1-seed3"]  # fmt: skip
     assert jobs[5].overrides == (
         "seed=3", f"policy.model_run={Path('runs') / 'bnn_lv-seed3' / 'model'}",
-        "policy.beta=10.0", "policy.gamma=1.0", "policy.upper_bound.enabled=false",
+        "policy.beta=3.0", "policy.gamma=1.0", "policy.upper_bound.enabled=false",
         *bench.GRID_SETTINGS, "x=1",
     )  # fmt: skip
 
