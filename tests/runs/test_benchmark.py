@@ -153,7 +153,7 @@ def test_worker_processes_give_the_figures_of_one_process(tmp_path: Path) -> Non
     jobs = [Job(f"{m}{s}", (*TINY, f"model={m}", f"seed={s}")) for m in ("mlp", "bnn_lv")
             for s in (0, 1)]  # fmt: skip
     here = run_jobs(jobs, tmp_path / "here")
-    workers = run_jobs(jobs, tmp_path / "workers", n_workers=2)  # two groups, one a worker
+    workers = run_jobs(jobs, tmp_path / "workers", n_workers=2)  # two groups, each in a worker
     assert list(workers) == [job.label for job in jobs]
     for label, metrics in here.items():
         assert workers[label]["status"] == metrics["status"] == "ok"
