@@ -47,8 +47,8 @@ from bnnlv.model.lit_module import BNNLV
 from bnnlv.model.replicas import split_state
 from bnnlv.report.evaluate import evaluate
 from bnnlv.runs.checkpoints import RunCheckpoints
+from bnnlv.runs.grouping import check_group
 from bnnlv.runs.interrupts import interrupts_deferred
-from bnnlv.runs.replicas import check_group
 from bnnlv.runs.results import write_csv
 from bnnlv.runs.saved import checkpoint_path
 from bnnlv.runs.state import RunState
@@ -97,7 +97,7 @@ def run_active(
     :func:`bnnlv.runs.train.recorded_runs`); returns the metrics of each ``metrics.json``.
 
     Runs whose configs differ only in ``seed`` / ``data.split`` / ``data.noise_seed``
-    (bnnlv.runs.replicas.check_group) go through the rounds together: their labelled sets have
+    (bnnlv.runs.grouping.check_group) go through the rounds together: their labelled sets have
     as many points in every round, so each round is one fit of one model with every run's
     replicas, then each run scores and acquires alone, with its own seed's streams. A run
     whose replica diverges is recorded as failed and the others go on without it.

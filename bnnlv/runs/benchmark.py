@@ -3,7 +3,7 @@
 Each run is an ordinary ``bnnlv train`` run (or another command's: ``Job.config`` and
 ``Job.runner``), with the same config composition and results folder, executed in-process or,
 with ``jobs > 1``, in worker processes (one torch thread each). ``train`` runs whose configs
-differ only in the run keys (bnnlv.runs.replicas.RUN_KEYS: seed, split, data draw) are trained
+differ only in the run keys (bnnlv.runs.grouping.RUN_KEYS: seed, split, data draw) are trained
 together on the model's replica axis (bnnlv.runs.train.train_replicas, as ``launcher=replicas``
 does), each still its own folder and its own figures; ``group=False`` trains every run alone.
 The summary statistic is the one the UCI literature reports: mean ± standard error over runs with
@@ -31,7 +31,9 @@ import numpy as np
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
+from bnnlv.runs.config import check_config
 from bnnlv.runs.folders import config_dir
+from bnnlv.runs.grouping import RUN_KEYS, group_key
 from bnnlv.runs.results import read_metrics, write_text
 
 BENCH_DIR = Path("outputs") / "benchmarks"
@@ -134,11 +136,9 @@ def job_config(job: Job) -> DictConfig:
 
     Hydra's compose takes about half a second and a UCI benchmark has a thousand jobs, most of
     them differing only in integer run keys (``seed=3``, ``data.split=7``: RUN_KEYS of
-    bnnlv.runs.replicas): those are composed once without them, the keys then set on a copy,
+    bnnlv.runs.grouping): those are composed once without them, the keys then set on a copy,
     in the order given. A key the config lacks falls back to Hydra's compose, and its error.
     """
-    from bnnlv.runs.replicas import RUN_KEYS
-
     run_keys = tuple(f"{key}=" for key in RUN_KEYS)
     rest = [o for o in job.overrides if not o.startswith(run_keys)]
     keys = [o.partition("=") for o in job.overrides if o.startswith(run_keys)]
@@ -194,11 +194,8 @@ def run_group(group: Sequence[Job], root: Path) -> list[dict[str, Any]]:
 
 def groups(jobs: Sequence[Job], together: bool = True) -> list[list[Job]]:
     """The jobs in the groups they train in, in the order of each group's first job: ``train``
-    jobs whose configs are good and equal but for the run keys (bnnlv.runs.replicas.group_key)
+    jobs whose configs are good and equal but for the run keys (bnnlv.runs.grouping.group_key)
     share a group when ``together``; every other job is alone."""
-    from bnnlv.runs.config import check_config
-    from bnnlv.runs.replicas import group_key
-
     grouped: dict[str, list[Job]] = {}
     for job in jobs:
         key = job.label  # alone: a job of another command, a bad config, or no grouping
@@ -233,6 +230,11 @@ def bnnlv_train(overrides: list[str], run_dir: Path) -> dict[str, Any]:
             "test_nll_standardised": metrics["test_nll_standardised"]}  # fmt: skip
 
 
+def warm_up() -> None:
+    """Import what a worker's first group trains with (run_group imports it lazily)."""
+    import bnnlv.runs.train  # noqa: F401
+
+
 def run_jobs(
     jobs: Sequence[Job],
     root: Path,
@@ -252,14 +254,17 @@ def run_jobs(
             if report:
                 report(job, metrics)
 
-    units = groups(jobs, group)
     if n_workers <= 1:
-        for unit in units:
+        for unit in groups(jobs, group):
             done(unit, run_group(unit, root))
     else:
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn")) as pool:
-            futures = [(unit, pool.submit(run_group, unit, root)) for unit in units]
+            # the workers start and import the training stack (seconds each) while this process
+            # composes the jobs' configs to group them
+            for _ in range(n_workers):
+                pool.submit(warm_up)
+            futures = [(unit, pool.submit(run_group, unit, root)) for unit in groups(jobs, group)]
             for unit, future in futures:
                 done(unit, future.result())
     return {job.label: results[job.label] for job in jobs}

@@ -1,12 +1,12 @@
 """``launcher=replicas``: a sweep's jobs that differ only in ``seed`` / ``data.split`` /
-``data.noise_seed`` (bnnlv.runs.replicas.RUN_KEYS) trained together in one process, on the
+``data.noise_seed`` (bnnlv.runs.grouping.RUN_KEYS) trained together in one process, on the
 model's replica axis: ``bnnlv train``'s (bnnlv.runs.train.train_replicas) and ``bnnlv active``'s
 (bnnlv.active.app.run_group: the runs go through their rounds together).
 
 Every job first goes through Hydra's own job set-up as with the default launcher (its folder,
 ``.hydra/`` with its overrides, its config checked by the command's ``prepared``, such as
 :func:`bnnlv.runs.train_app.prepared`); then the jobs whose configs are equal but for those keys
-(bnnlv.runs.replicas.group_key) train as one group, and each job's folder gets what the command
+(bnnlv.runs.grouping.group_key) train as one group, and each job's folder gets what the command
 writes for it alone, to float rounding. A job alone in its group, or one that resumes a run, runs
 as the command alone does. A job whose config is bad, or whose replica diverges, fails alone; the
 sweep's summary is unchanged. Other commands (``bnnlv policy``) are refused: their jobs are not
@@ -34,6 +34,7 @@ from omegaconf import DictConfig, open_dict
 
 from bnnlv.runs import job
 from bnnlv.runs.cli import relaunchable
+from bnnlv.runs.grouping import group_key
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,6 @@ class Prepared:
     @property
     def key(self) -> str:
         """Jobs with equal keys train together; a resumed run trains alone."""
-        from bnnlv.runs.replicas import group_key  # imports torch: not when Hydra scans plugins
-
         return f"resume {self.run_dir}" if self.cfg.get("resume") else group_key(self.cfg)
 
 

@@ -1,59 +1,24 @@
 """Several runs trained in one process on the model's replica axis (bnnlv.model.replicas), each
 still its own run: its folder, its checkpoint, its scores.
 
-Runs can be trained together when their configs differ only in ``seed``, ``data.split`` and
-``data.noise_seed`` (:func:`check_group`): the same model, data set and training, so that their
-training sets have as many rows (a split of the same data, or another draw of a generated set).
-The model then holds run g's replicas as block g of every tensor, and a checkpoint of it splits
-into one checkpoint per run (:func:`split_checkpoint`), each exactly what a run trained alone
-would have saved at that point: ``resume=`` of one run folder continues that run alone.
+Runs can be trained together when their configs differ only in their run keys
+(bnnlv.runs.grouping). The model then holds run g's replicas as block g of every tensor, and a
+checkpoint of it splits into one checkpoint per run (:func:`split_checkpoint`), each exactly what
+a run trained alone would have saved at that point: ``resume=`` of one run folder continues that
+run alone.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
-
-from omegaconf import DictConfig, OmegaConf
 
 from bnnlv.model.replicas import split_runs, split_state
 from bnnlv.runs.state import KEY
 
-# what may differ between runs trained together: the run's seed, and which rows it trains on
-RUN_KEYS = ("seed", "data.split", "data.noise_seed")
 # a checkpoint entry {name: [run 0's value, run 1's, …]}: entries that a command's callbacks keep
 # per run (bnnlv active's loop state), each run's checkpoint getting its own as ``name``
 PER_RUN = "bnnlv_per_run"
-
-
-def check_group(cfgs: Sequence[DictConfig]) -> None:
-    """ValueError unless the configs differ only in :data:`RUN_KEYS` and, for several, none
-    resumes a run (a run folder resumes alone, from its own checkpoint)."""
-    if not cfgs:
-        raise ValueError("train_replicas needs at least one run config")
-    first = group_key(cfgs[0])
-    for cfg in cfgs:
-        if cfg.get("resume") and len(cfgs) > 1:
-            raise ValueError(f"resume={cfg.resume}: resumed runs train one at a time")
-        if group_key(cfg) != first:
-            raise ValueError(
-                f"runs trained together may differ only in {', '.join(RUN_KEYS)}; these differ "
-                "in other keys too"
-            )
-
-
-def group_key(cfg: DictConfig) -> str:
-    """The config but its :data:`RUN_KEYS`, as text: runs with equal keys can train together."""
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(plain, dict)
-    for key in RUN_KEYS:
-        *parents, name = key.split(".")
-        node = plain
-        for parent in parents:
-            node = node.get(parent, {})
-        node.pop(name, None)
-    return json.dumps(plain, sort_keys=True, default=str)
 
 
 def split_checkpoint(checkpoint: Mapping[str, Any], runs: int) -> list[dict[str, Any]]:

@@ -41,8 +41,8 @@ from bnnlv.model.replicas import member_seeds
 from bnnlv.runs.checkpoints import RunCheckpoints
 from bnnlv.runs.config import check_config
 from bnnlv.runs.errors import describe, root_cause
+from bnnlv.runs.grouping import check_group
 from bnnlv.runs.interrupts import interrupts_raised, interrupts_surfaced, update_deferred
-from bnnlv.runs.replicas import check_group
 from bnnlv.runs.results import METRICS_FILE, write_json, write_text
 from bnnlv.runs.resume import join_logs, resume_from, set_aside_logs
 from bnnlv.runs.saved import score

@@ -146,3 +146,30 @@ def test_tiny_run_trains_the_variant_rows_grouped_as_alone(
     run_dir = folders["grouped"] / "toy" / "toy_bimodal-bnn_lv_het-e500-seed1"
     assert math.isfinite(json.loads((run_dir / "metrics.json").read_text())["test_nll"])
     assert OmegaConf.load(run_dir / "config.yaml").model.noise == "heteroscedastic"
+
+
+def test_longest_runs_start_first_and_the_cost_model_knows_every_row(
+    bench_toy: ModuleType,
+) -> None:
+    assert set(bench_toy.FIT_SECONDS) == set(bench_toy.MODELS)
+    assert compose_config([]).trainer.max_epochs == bench_toy.SHIPPED_EPOCHS
+    jobs = bench_toy.make_jobs(["toy_bimodal"], ["mlp", "bnn_lv"], ["e500", "shipped"], [0, 1], [])
+    order = [job.label for job in bench_toy.by_cost(jobs)]
+    assert order == [
+        "toy_bimodal-bnn_lv-shipped-seed0",
+        "toy_bimodal-bnn_lv-shipped-seed1",
+        "toy_bimodal-bnn_lv-e500-seed0",  # 19.5 s × 500 epochs against mlp's 6.1 s × 1,500
+        "toy_bimodal-bnn_lv-e500-seed1",
+        "toy_bimodal-mlp-shipped-seed0",
+        "toy_bimodal-mlp-shipped-seed1",
+        "toy_bimodal-mlp-e500-seed0",
+        "toy_bimodal-mlp-e500-seed1",
+    ]
+    # an --epochs override (the last one wins) scales every run alike: the rows' order stays
+    short = bench_toy.make_jobs(
+        ["toy_bimodal"], ["mlp", "bnn_lv"], ["shipped"], [0], ["trainer.max_epochs=2"]
+    )
+    assert [job.label for job in bench_toy.by_cost(short)] == [
+        "toy_bimodal-bnn_lv-shipped-seed0",
+        "toy_bimodal-mlp-shipped-seed0",
+    ]
