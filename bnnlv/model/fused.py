@@ -149,7 +149,9 @@ def fused_step(
         if layers[i].stochastic:  # w [R·K, d_in, d_out]: one matmul for all R·K samples
             grads.append((torch.bmm(h_in.transpose(1, 2), grad_out), grad_out.sum(1)))
         else:  # deterministic: one W per replica, its gradient summed over the samples
-            rows_in = h_in.view(replicas, k * batch, -1)  # [R, K·S, d_in]
+            # reshape: with one replica and no latent, the inputs are x expanded over K (a
+            # stride-0 axis, which no view merges with S)
+            rows_in = h_in.reshape(replicas, k * batch, -1)  # [R, K·S, d_in]
             grads.append((torch.bmm(rows_in.transpose(1, 2), rows_out), rows_out.sum(1)))
         if i == 0 and latent is None:
             break

@@ -18,14 +18,14 @@ SEEDS = (0, 1)  # two replicas
 
 def _model(
     alpha: float, out_features: int, latent: str, layers: str | list[int], latent_dim: int = 1,
-    noise: str = "homoscedastic",
+    noise: str = "homoscedastic", seeds: tuple[int, ...] = SEEDS,
 ) -> BNNLV:  # fmt: skip
     torch.manual_seed(0)
     model = BNNLV(
         in_features=3, out_features=out_features, n_train=50, batch_size=10, alpha=alpha,
         hidden=[7, 5], posterior_std_init=0.05, latent=latent, stochastic_layers=layers,
         latent_dim=latent_dim, latent_hidden=[6, 4], noise=noise, noise_std_init=0.5,
-        seeds=SEEDS,
+        seeds=seeds,
     ).to(F64)  # fmt: skip
     with torch.no_grad():  # away from the initial values, where some terms vanish
         for name, param in model.named_parameters():
@@ -39,13 +39,14 @@ def _grads_both_ways(model: BNNLV, index: torch.Tensor) -> tuple[dict, dict, lis
     g = torch.Generator().manual_seed(2)
     x = torch.randn(*index.shape, 3, dtype=F64, generator=g)
     y = torch.randn(*index.shape, model.hparams["out_features"], dtype=F64, generator=g)
+    seeds = model.hparams["seeds"]
     model.zero_grad(set_to_none=True)
-    model.generators = seeded(SEEDS)
+    model.generators = seeded(seeds)
     out = model.model_step(x, y, index, 4)
     out.energy.sum().backward()
     ref = {name: p.grad.to_dense() for name, p in model.named_parameters()}
     model.zero_grad(set_to_none=True)
-    model.generators = seeded(SEEDS)  # the same draws of z and W
+    model.generators = seeded(seeds)  # the same draws of z and W
     step = fused_step(
         model.network, model.latent, model.noise, x, y, index, 4, 50, model.alpha,
         model.generators,
@@ -57,9 +58,9 @@ def _grads_both_ways(model: BNNLV, index: torch.Tensor) -> tuple[dict, dict, lis
     return ref, got, out.energy.detach().tolist(), step.energy.tolist()
 
 
-def _batches() -> torch.Tensor:
+def _batches(replicas: int = len(SEEDS)) -> torch.Tensor:
     """Each replica's batch of 10 of the 50 points, [R, S]."""
-    return torch.stack([torch.randperm(50)[:10] for _ in SEEDS])
+    return torch.stack([torch.randperm(50)[:10] for _ in range(replicas)])
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0])
@@ -95,6 +96,19 @@ def test_gradient_matches_autograd_with_a_noise_head(
     """σ²(x, z; W) from the network's second head: ∂LL/∂h enters the output layer's gradient."""
     model = _model(alpha, 2, latent, layers, noise="heteroscedastic")
     ref, got, energy_ref, energy = _grads_both_ways(model, _batches())
+    assert energy == pytest.approx(energy_ref, rel=1e-12, abs=1e-12)
+    for name, grad in ref.items():
+        torch.testing.assert_close(got[name], grad, rtol=1e-9, atol=1e-12, msg=name)
+
+
+@pytest.mark.parametrize(
+    ("latent", "layers"), [("none", [-1]), ("none", []), ("per_point", [1]), ("none", "all")]
+)
+def test_gradient_matches_autograd_with_one_replica(latent: str, layers: str | list[int]) -> None:
+    """A run alone: with no latent its inputs are x expanded over the K samples, which the
+    gradient of a deterministic first layer must read whatever their strides."""
+    model = _model(0.3, 1, latent, layers, seeds=(0,))
+    ref, got, energy_ref, energy = _grads_both_ways(model, _batches(1))
     assert energy == pytest.approx(energy_ref, rel=1e-12, abs=1e-12)
     for name, grad in ref.items():
         torch.testing.assert_close(got[name], grad, rtol=1e-9, atol=1e-12, msg=name)
