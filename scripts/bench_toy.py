@@ -99,9 +99,8 @@ def by_cost(jobs: Sequence[Job]) -> list[Job]:
     ``trainer.max_epochs`` override, else SHIPPED_EPOCHS)."""
 
     def cost(job: Job) -> float:
-        epochs = [o.partition("=")[2] for o in job.overrides if o.startswith("trainer.max_epochs=")]
-        model = job.label.split("-")[1]
-        return FIT_SECONDS[model] * (int(epochs[-1]) if epochs else SHIPPED_EPOCHS)
+        epochs = int(job.values.get("trainer.max_epochs", SHIPPED_EPOCHS))
+        return FIT_SECONDS[job.label.split("-")[1]] * epochs
 
     return sorted(jobs, key=cost, reverse=True)
 

@@ -116,7 +116,7 @@ def by_cost(jobs: list[Job]) -> list[Job]:
     steps × (2 ms + 6 µs per point in the batch), one thread."""
 
     def cost(j: Job) -> float:
-        value = {k: v for k, _, v in (o.partition("=") for o in j.overrides)}
+        value = j.values
         n = math.floor(DATASETS[j.label.split("-")[0]][2] * (1 - float(value["data.val_frac"])))
         batch = int(value["data.batch_size"])
         return int(value["trainer.max_epochs"]) * math.ceil(n / batch) * (2e-3 + 6e-6 * batch)

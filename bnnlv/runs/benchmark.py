@@ -62,6 +62,11 @@ class Job:
     config: str = "train"
     runner: str = TRAIN
 
+    @property
+    def values(self) -> dict[str, str]:
+        """The overrides as {key: value}, the last of a key winning (as in Hydra)."""
+        return {key: value for key, _, value in (o.partition("=") for o in self.overrides)}
+
 
 def cores() -> int:
     """The CPU cores this process may run on (its affinity where the OS has one): a benchmark's

@@ -59,6 +59,11 @@ def test_int_list() -> None:
     assert int_list("7") == [7]
 
 
+def test_a_jobs_values_are_its_overrides_the_last_of_a_key_winning() -> None:
+    job = Job("a", ("model=mlp", "trainer.max_epochs=5", "x.y=a=b", "trainer.max_epochs=2"))
+    assert job.values == {"model": "mlp", "trainer.max_epochs": "2", "x.y": "a=b"}
+
+
 def test_compose_config_applies_overrides() -> None:
     cfg = compose_config(["data=wet_chicken", "model=bnn", "model.hidden=[7]"])
     assert cfg.data._target_ == "bnnlv.data.wet_chicken.WetChicken"
