@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup train test test-all lint format typecheck clean bench bench-toy bench-wet-chicken bench-uci bench-policy bench-tutorial bench-active bench-replicas
+.PHONY: help setup train test test-all lint format typecheck clean bench bench-toy bench-wet-chicken bench-uci bench-policy bench-tutorial bench-active bench-replicas bench-update
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-14s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ bench-tutorial: $(STAMP) ## the published tutorial vs experiment=seed_tutorial, 
 
 bench-replicas: $(STAMP) ## fit time of R = 1, 2, 4, 8, 16, 64 seeds of the default run trained together, one thread (ARGS='--epochs 50' for a quick look) → outputs/benchmarks/replicas.md
 	$(BIN)/python scripts/bench_replicas.py $(ARGS)
+
+bench-update: $(STAMP) ## one training update alone for R = 1 and 8 replicas, and its heaviest operations (ARGS='experiment=seed_tutorial') → outputs/benchmarks/update.md
+	$(BIN)/python scripts/bench_update.py $(ARGS)
 
 bench-active: $(STAMP) ## active learning, epistemic vs total vs random, 5 seeds (ARGS='--seeds 0-1 --rounds 8') → outputs/benchmarks/active.md
 	$(BIN)/python scripts/bench_active.py $(ARGS)
