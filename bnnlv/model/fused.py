@@ -157,10 +157,13 @@ def fused_step(
             break
         # the first layer's input gradient is needed only for its latent columns
         w_back = (w[..., d_in:, :] if i == 0 else w).transpose(-1, -2)  # [·, d_out, ·]
+        # with one output (d_out = 1) ∂out Wᵀ is an outer product: no sums, so a broadcast
+        # product gives the matmul's numbers exactly, and faster (memory-bound at many replicas)
+        product = torch.mul if grad_out.shape[-1] == 1 else torch.bmm
         if layers[i].stochastic:
-            back = torch.bmm(grad_out, w_back)  # [R·K, S, ·]
+            back = product(grad_out, w_back)  # [R·K, S, ·]
         else:
-            back = torch.bmm(rows_out, w_back).view(replicas * k, batch, -1)  # [R·K, S, ·]
+            back = product(rows_out, w_back).view(replicas * k, batch, -1)  # [R·K, S, ·]
         if i > 0:
             grad_out = torch.ops.aten.threshold_backward(back, h_in, 0.0)
         else:

@@ -177,3 +177,19 @@ def test_energy_grads_rejects_mismatched_shapes(shapes: tuple, message: str) -> 
 def test_energy_grads_rejects_alpha_outside_the_unit_interval() -> None:
     with pytest.raises(ValueError, match=r"^alpha must be in \[0, 1\], got 1.5$"):
         energy_grads(torch.zeros(5, 4), torch.zeros(5), torch.zeros(5, 4), 30, 1.5)
+
+
+@pytest.mark.parametrize("shape", [(10, 50, 50), (80, 140, 40), (3, 7, 1)])
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_one_output_back_product_equals_the_matmul_bit_for_bit(
+    shape: tuple[int, int, int], dtype: torch.dtype
+) -> None:
+    """fused_step's ∂out Wᵀ at a layer of one output is a broadcast product, not bmm: with a
+    contraction over one term there are no sums to order, so the numbers (and every run's
+    figures) are the matmul's exactly, at any magnitude."""
+    batch, rows, width = shape
+    g = torch.Generator().manual_seed(0)
+    for scale in (1e-30, 1e-6, 1.0, 1e6, 1e30):
+        grad_out = torch.randn(batch, rows, 1, generator=g, dtype=dtype) * scale
+        w_back = torch.randn(batch, width, 1, generator=g, dtype=dtype).transpose(-1, -2)
+        assert torch.equal(grad_out * w_back, torch.bmm(grad_out, w_back))
