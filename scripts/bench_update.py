@@ -116,10 +116,12 @@ def top_ops(update: Callable[[], object], updates: int) -> list[list[str]]:
     ]  # fmt: skip
 
 
-def row(replicas: int, path: str, ms: float, one: float | None, ops: int) -> list[str]:
-    """R, path, ms per update, × R = 1, ms per replica, tensor operations per update."""
+def row(replicas: int, path: str, ms: float, one: float | None, ops: int | None) -> list[str]:
+    """R, path, ms per update, × R = 1, ms per replica, tensor operations per update (None:
+    not counted)."""
     ratio = f"{ms / one:.2f}" if one else "–"
-    return [str(replicas), path, f"{ms:.2f}", ratio, f"{ms / replicas:.2f}", str(ops)]
+    counted = "–" if ops is None else str(ops)
+    return [str(replicas), path, f"{ms:.2f}", ratio, f"{ms / replicas:.2f}", counted]
 
 
 def main() -> None:
@@ -150,7 +152,8 @@ def main() -> None:
         for _ in range(min(args.updates, 50)):
             update()
         ms = time_updates(update, args.updates)
-        ops, calls = top_ops(update, args.updates), count_ops(update)
+        # a compiled step runs as inductor's kernels, which a dispatch mode does not see
+        ops, calls = top_ops(update, args.updates), None if args.compile else count_ops(update)
         one = ms if replicas == 1 else one
         rows.append(row(replicas, path, ms, one, calls))
         profiles.append((replicas, ops))

@@ -26,6 +26,7 @@ def test_row_by_hand(bench: ModuleType) -> None:
     # 12 ms for R = 4 against 5 ms for one: 2.40×, 3.00 ms per replica
     assert bench.row(4, "fused", 12.0, 5.0, 210) == ["4", "fused", "12.00", "2.40", "3.00", "210"]
     assert bench.row(1, "autograd", 5.0, None, 300)[3] == "–"
+    assert bench.row(1, "fused", 5.0, 5.0, None)[5] == "–"  # --compile: not counted
 
 
 def test_op_count_counts_each_dispatched_operation(bench: ModuleType) -> None:
