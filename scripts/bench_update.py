@@ -5,8 +5,8 @@
 
 For each R, seeds 0 … R−1 of the configured run (``overrides``, e.g. ``experiment=seed_tutorial``)
 are built as one model of R replicas, as ``launcher=replicas`` builds them, and BNNLV's update
-(draws, gradient, every optimiser's step, the epoch's sums) runs in a loop on minibatches of the
-replicas' own training rows, on one torch thread, with the runner's allocator setting
+(draws, gradient, every optimiser's step, the epoch's sums) runs again and again on each replica's
+first minibatch of its own training rows, on one torch thread, with the runner's allocator setting
 (bnnlv.model.allocator). No Trainer: this is the cost of the update, not of Lightning's loop
 around it (compare bench_replicas.py's fit seconds). The time is the fastest of three rounds of
 ``--updates`` updates; the table of operations is torch.profiler's self time over one more round,
@@ -30,14 +30,14 @@ from torch.profiler import ProfilerActivity, profile
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from bnnlv.runs.benchmark import BENCH_DIR, compose_config, int_list, markdown_table, write_report
+from bnnlv.runs.errors import describe
 
 REPLICAS = (1, 8)
 TOP_OPS = 12  # rows of the profile table per R
 
 
-def configs(replicas: int, overrides: Sequence[str]) -> list[DictConfig]:
-    """Seeds 0 … replicas−1 of the run the overrides configure."""
-    base = compose_config(overrides)
+def configs(base: DictConfig, replicas: int) -> list[DictConfig]:
+    """Seeds 0 … replicas−1 of the run ``base``."""
     cfgs = []
     for seed in range(replicas):
         cfg = copy.deepcopy(base)
@@ -136,7 +136,10 @@ def main() -> None:
         cli.error(f"--replicas: every R must be ≥ 1, got {args.replicas}")
     if args.updates < 1:
         cli.error(f"--updates must be ≥ 1, got {args.updates}")
-    overrides = ["progress_bar=false", "plots=false", "threads=1", *args.overrides]
+    try:
+        base = compose_config(["progress_bar=false", "plots=false", "threads=1", *args.overrides])
+    except Exception as error:  # Hydra's and OmegaConf's, said in one line
+        cli.error(f"overrides: {describe(error)}")
     load = os.getloadavg()
     if args.compile:  # BNNLV._update calls the step through its module's name
         import bnnlv.model.lit_module as lit_module
@@ -145,7 +148,7 @@ def main() -> None:
     rows, profiles, firsts = [], [], []
     one: float | None = None
     for replicas in args.replicas:
-        update, path = updater(configs(replicas, overrides))
+        update, path = updater(configs(base, replicas))
         start = time.perf_counter()
         update()  # the first update: allocation, and compiling with --compile
         firsts.append(f"R = {replicas}: {time.perf_counter() - start:.2f} s")
@@ -153,10 +156,10 @@ def main() -> None:
             update()
         ms = time_updates(update, args.updates)
         # a compiled step runs as inductor's kernels, which a dispatch mode does not see
-        ops, calls = top_ops(update, args.updates), None if args.compile else count_ops(update)
+        counted = None if args.compile else count_ops(update)
         one = ms if replicas == 1 else one
-        rows.append(row(replicas, path, ms, one, calls))
-        profiles.append((replicas, ops))
+        rows.append(row(replicas, path, ms, one, counted))
+        profiles.append((replicas, top_ops(update, args.updates)))
         print(f"R = {replicas}: {' | '.join(rows[-1][1:])}", flush=True)
     header = ["R", "path", "ms / update", "× R = 1", "ms / replica", "ops / update"]
     text = [
@@ -167,10 +170,10 @@ def main() -> None:
         + ".\n",
         markdown_table(header, rows),
     ]
-    for replicas, ops in profiles:
+    for replicas, heaviest in profiles:
         text += [
             f"\n## R = {replicas}: the heaviest operations (torch.profiler, self time)\n",
-            markdown_table(["op", "calls / update", "µs / call", "ms / update", "share"], ops),
+            markdown_table(["op", "calls / update", "µs / call", "ms / update", "share"], heaviest),
         ]
     loads = ", ".join(f"{a:.1f}/{b:.1f}" for a, b in zip(load, os.getloadavg(), strict=True))
     text.append(

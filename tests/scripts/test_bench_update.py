@@ -12,6 +12,7 @@ from types import ModuleType
 import pytest
 import torch
 
+from bnnlv.runs.benchmark import compose_config
 from tests.scripts.conftest import load_script, refusal
 
 TINY = ["data.n_points=40", "model.hidden=[4]", "model.n_samples_train=2"]
@@ -40,6 +41,7 @@ def test_op_count_counts_each_dispatched_operation(bench: ModuleType) -> None:
     [
         (["--replicas", "0,2"], "every R must be ≥ 1, got [0, 2]"),
         (["--updates", "0"], "--updates must be ≥ 1, got 0"),
+        (["model.hiden=[4]"], "overrides: unknown key model.hiden (in model.hiden=[4]); did you"),
     ],
 )
 def test_bad_arguments_are_refused(
@@ -52,7 +54,8 @@ def test_bad_arguments_are_refused(
 @pytest.mark.parametrize(("override", "path"), [("model.fused=true", "fused"),
                                                 ("model.fused=false", "autograd")])  # fmt: skip
 def test_the_update_trains_every_replica(bench: ModuleType, override: str, path: str) -> None:
-    update, chosen = bench.updater(bench.configs(2, [*TINY, override, "threads=1"]))
+    base = compose_config([*TINY, override, "threads=1"])
+    update, chosen = bench.updater(bench.configs(base, 2))
     assert chosen == path
     energies = [float(update()) for _ in range(3)]  # the replicas' summed energy per point
     assert all(map(math.isfinite, energies))
