@@ -6,11 +6,11 @@
 For each R, seeds 0 … R−1 of the configured run (``overrides``, e.g. ``experiment=seed_tutorial``)
 are built as one model of R replicas, as ``launcher=replicas`` builds them, and BNNLV's update
 (draws, gradient, every optimiser's step, the epoch's sums) runs again and again on each replica's
-first minibatch of its own training rows, on one torch thread, with the runner's allocator setting
-(bnnlv.model.allocator). No Trainer: this is the cost of the update, not of Lightning's loop
-around it (compare bench_replicas.py's fit seconds). The time is the fastest of three rounds of
-``--updates`` updates; the table of operations is torch.profiler's self time over one more round,
-and "ops / update" counts the tensor operations one update dispatches.
+first minibatch of its own training rows, on one torch thread (``threads=2`` for two), with the
+runner's allocator setting (bnnlv.model.allocator). No Trainer: this is the cost of the update,
+not of Lightning's loop around it (compare bench_replicas.py's fit seconds). The time is the
+fastest of three rounds of ``--updates`` updates; the table of operations is torch.profiler's self
+time over one more round, and "ops / update" counts the tensor operations one update dispatches.
 ``--compile`` puts model.fused's step through ``torch.compile`` first and reports its first
 update (compiling included) apart. Writes <out>/update.md; the load average is recorded beside.
 """
@@ -18,32 +18,36 @@ update (compiling included) apart. Writes <out>/update.md; the load average is r
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch.profiler import ProfilerActivity, profile
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from bnnlv.runs.benchmark import BENCH_DIR, compose_config, int_list, markdown_table, write_report
+from bnnlv.runs.benchmark import (
+    BENCH_DIR,
+    Job,
+    int_list,
+    job_config,
+    markdown_table,
+    write_report,
+)
 from bnnlv.runs.errors import describe
 
 REPLICAS = (1, 8)
 TOP_OPS = 12  # rows of the profile table per R
 
 
-def configs(base: DictConfig, replicas: int) -> list[DictConfig]:
-    """Seeds 0 … replicas−1 of the run ``base``."""
-    cfgs = []
-    for seed in range(replicas):
-        cfg = copy.deepcopy(base)
-        OmegaConf.update(cfg, "seed", seed)
-        cfgs.append(cfg)
-    return cfgs
+def configs(overrides: Sequence[str], replicas: int) -> list[DictConfig]:
+    """Seeds 0 … replicas−1 of the run the overrides configure, composed as every benchmark's jobs
+    are (bnnlv.runs.benchmark.job_config: quiet, one thread, composed once, seeds set on copies)."""
+    return [
+        job_config(Job(f"seed{seed}", (*overrides, f"seed={seed}"))) for seed in range(replicas)
+    ]
 
 
 def updater(cfgs: Sequence[DictConfig]) -> tuple[Callable[[], object], str]:
@@ -53,8 +57,7 @@ def updater(cfgs: Sequence[DictConfig]) -> tuple[Callable[[], object], str]:
 
     from bnnlv.runs.train import build_replicas, prepare_process
 
-    prepare_process(cfgs[0])  # one thread (QUIET-like configs), allocator kept
-    torch.set_num_threads(1)
+    prepare_process(cfgs[0])  # the config's torch threads, the runner's allocator setting
     datas, model = build_replicas(cfgs)
     model._fused = model.fused_applies(SingleDeviceStrategy(torch.device("cpu")), "32-true")
     model.manual_backward = lambda loss: loss.backward()  # type: ignore[method-assign]  # no Trainer
@@ -137,7 +140,7 @@ def main() -> None:
     if args.updates < 1:
         cli.error(f"--updates must be ≥ 1, got {args.updates}")
     try:
-        base = compose_config(["progress_bar=false", "plots=false", "threads=1", *args.overrides])
+        configs(args.overrides, 1)  # composed once here; every R reuses it
     except Exception as error:  # Hydra's and OmegaConf's, said in one line
         cli.error(f"overrides: {describe(error)}")
     load = os.getloadavg()
@@ -148,7 +151,7 @@ def main() -> None:
     rows, profiles, firsts = [], [], []
     one: float | None = None
     for replicas in args.replicas:
-        update, path = updater(configs(base, replicas))
+        update, path = updater(configs(args.overrides, replicas))
         start = time.perf_counter()
         update()  # the first update: allocation, and compiling with --compile
         firsts.append(f"R = {replicas}: {time.perf_counter() - start:.2f} s")
@@ -165,7 +168,7 @@ def main() -> None:
     text = [
         "# One training update\n",
         "The update alone (draws, gradient, optimiser steps; no Lightning loop), fastest of "
-        f"three rounds of {args.updates}, one torch thread"
+        f"three rounds of {args.updates}, {torch.get_num_threads()} torch thread(s)"
         + (", model.fused's step compiled" if args.compile else "")
         + ".\n",
         markdown_table(header, rows),
